@@ -1,0 +1,11 @@
+"""Benchmarks: ``lora-lab bench NAME --json``. Each prints one JSON object as its last line.
+
+Machines here are noisy, so every benchmark measures a reference in the same run and reports ratios
+next to absolute numbers. A benchmark module exposes ``add_arguments(parser)`` and ``run(args) -> dict``.
+"""
+
+from __future__ import annotations
+
+BENCHMARKS = {
+    "lora-format": "lora_format",
+}

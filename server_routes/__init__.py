@@ -1,0 +1,31 @@
+"""aiohttp routes over the engines, registered on ComfyUI's server (or any aiohttp app in tests).
+
+``register(routes, services)`` accepts ComfyUI's ``PromptServer.instance.routes`` (a ``RouteTableDef``,
+which ComfyUI mirrors under ``/api``) or an ``app.router``. Each capability contributes a module with a
+``routes(services) -> list[Route]`` function listed in ``ROUTE_MODULES``.
+"""
+
+from __future__ import annotations
+
+from . import health
+from .http import Route, json_handler
+from .services import Services
+
+ROUTE_MODULES = (health,)
+
+
+def all_routes(services: Services) -> list[Route]:
+    return [route for module in ROUTE_MODULES for route in module.routes(services)]
+
+
+def register(routes, services: Services, prefix: str = "") -> list[Route]:
+    """Add every route (wrapped in the JSON error mapping) to a RouteTableDef or UrlDispatcher."""
+    declared = all_routes(services)
+    for route in declared:
+        handler = json_handler(route.handler)
+        path = prefix + route.path
+        if hasattr(routes, "add_route"):
+            routes.add_route(route.method, path, handler)
+        else:
+            routes.route(route.method, path)(handler)
+    return declared
