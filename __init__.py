@@ -18,10 +18,12 @@ WEB_DIRECTORY = "./web"
 
 if in_comfyui():
     try:
+        from .bridge.folders import register_pack_folders
         from .bridge.services import register_routes
 
+        register_pack_folders()
         register_routes()
     except Exception:  # noqa: BLE001 - keep the nodes usable even if a route fails to register
-        logging.getLogger("lora_lab").exception("LoRA Lab: could not register HTTP routes")
+        logging.getLogger("lora_lab").exception("LoRA Lab: could not register model folders or HTTP routes")
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -36,6 +36,16 @@ def folder_paths_of(folder: str) -> list[str]:
         return []
 
 
+# Model folders the pack adds to ComfyUI (models/<name>), with the file types each lists.
+PACK_MODEL_FOLDERS: dict[str, set[str]] = {}
+
+
+def register_pack_folders() -> None:
+    """Called at import inside ComfyUI: cheap, only updates folder_paths' table."""
+    for name, extensions in PACK_MODEL_FOLDERS.items():
+        register_folder(name, extensions)
+
+
 def register_folder(name: str, extensions: set[str]) -> Path:
     """Register ``models/<name>`` (keeping paths a user set in extra_model_paths.yaml); return the default path."""
     fp = _folder_paths()

@@ -1,7 +1,8 @@
-"""Build the route services from ComfyUI's folders, and register the routes on its server."""
+"""One route/node ``Services`` per ComfyUI process, built from ComfyUI's folders; route registration."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from .server import prompt_server
 log = logging.getLogger("lora_lab")
 
 
-def comfy_services():
+@functools.lru_cache(maxsize=1)
+def shared_services():
+    """The Services the routes and the nodes share (state in ``<ComfyUI user dir>/lora_lab/``)."""
     from ..server_routes.services import Services
 
     return Services(
@@ -27,5 +30,5 @@ def register_routes() -> bool:
         return False
     from ..server_routes import register
 
-    register(server.routes, comfy_services())
+    register(server.routes, shared_services())
     return True

@@ -99,13 +99,13 @@ class Database:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration script into statements (sqlite3's execute runs one at a time)."""
-    statements, buffer = [], ""
-    for line in sql.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())
+    """Split a migration script into statements (``execute`` runs one at a time; ``executescript`` would
+    commit the surrounding transaction)."""
+    statements, start = [], 0
+    for index, char in enumerate(sql):
+        if char == ";" and sqlite3.complete_statement(sql[start:index + 1]):
+            statements.append(sql[start:index + 1].strip())
+            start = index + 1
+    if sql[start:].strip():
+        statements.append(sql[start:].strip())
     return statements
