@@ -1,0 +1,177 @@
+"""Calibrating a tied readout once per model, so scores measure the prompt and not a badly scaled readout.
+
+A text encoder that was never trained as a language model has an uncalibrated tied readout: on
+all-MiniLM-L6-v2 the masked-token logits ``h . E^T`` rank the right token *below* chance (NLL above ln|V|).
+Before any optimisation we fit, on a corpus of prompts and with the unmodified encoder:
+
+1. optionally a linear map ``M`` (width x width) of the read state, in closed form by ridge regression onto the
+   embedding of the token to predict (the "CLIP is secretly a prompt converter" closed-form projection);
+2. a temperature ``T`` and a per-token bias ``b`` by maximum likelihood on the precomputed logits.
+
+``logits = (M h) . E^T / T + b``. ``mode="auto"`` keeps ``M`` only if it lowers the NLL of a held-out part of the
+corpus. The calibration is frozen during optimisation and stored next to the configs, keyed by the model's
+fingerprint, so it is fitted once per model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .encoders.base import SpecialTokens
+
+MODES = ("temperature_bias", "linear", "auto")
+
+
+@dataclass
+class Calibration:
+    temperature: float
+    bias: torch.Tensor  # (vocab,)
+    transform: torch.Tensor | None = None  # (width, width) or None
+    mode: str = "temperature_bias"
+    fingerprint: str = ""
+    positions: int = 0
+    nll_raw: float = float("nan")  # held-out NLL of the raw readout (temperature 1, no bias)
+    nll_calibrated: float = float("nan")  # held-out NLL after calibration
+    corpus: str = ""
+
+    def logits(self, states: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
+        if self.transform is not None:
+            states = states @ self.transform.T
+        return (states @ readout.T) / self.temperature + self.bias
+
+    def summary(self) -> dict:
+        return {"mode": self.mode, "temperature": round(self.temperature, 5), "positions": self.positions,
+                "heldout_nll_raw": round(self.nll_raw, 4), "heldout_nll_calibrated": round(self.nll_calibrated, 4),
+                "fingerprint": self.fingerprint, "corpus": self.corpus}
+
+
+def fingerprint(encoder) -> str:
+    """A short hash of the encoder's shapes and a sample of its weights (cheap; identifies the model)."""
+    digest = hashlib.sha256(encoder.kind.encode())
+    for key in sorted(encoder.weights)[:: max(1, len(encoder.weights) // 16)]:
+        tensor = encoder.weights[key].reshape(-1)
+        digest.update(key.encode() + str(tuple(encoder.weights[key].shape)).encode())
+        digest.update(tensor[:4096].to(torch.float32).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def collect_states(encoder, special: SpecialTokens, sequences: list[list[int]], max_positions: int = 2048):
+    """(states N x width, targets N): what the scorer reads, for the unmodified encoder over a corpus."""
+    from .scorer import PromptScorer
+
+    identity = Calibration(1.0, torch.zeros(encoder.vocab_size))
+    states, targets = [], []
+    count = 0
+    with torch.no_grad():
+        for ids in sequences:
+            if count >= max_positions:
+                break
+            scorer = PromptScorer(encoder, special, ids, identity)
+            rows = scorer.inputs if encoder.causal else scorer.inputs[: scorer.clean_row]
+            out = encoder.forward(rows, None, scorer.pooled_index)
+            states.append(out.final[scorer.read_rows, scorer.read_positions])
+            targets.append(scorer.targets)
+            count += len(ids)
+    return torch.cat(states)[:max_positions], torch.cat(targets)[:max_positions]
+
+
+def fit_calibration(encoder, states: torch.Tensor, targets: torch.Tensor, mode: str = "auto",
+                    ridge: float = 1e-2, bias_l2: float = 1e-4, iterations: int = 60) -> Calibration:
+    """Fit on 80% of the positions, report NLLs on the other 20%; see the module docstring."""
+    if mode not in MODES:
+        raise ValueError(f"calibration mode must be one of {MODES}, got {mode!r}")
+    if states.shape[0] < 10:
+        raise ValueError(f"calibration needs at least 10 scored positions, got {states.shape[0]}")
+    split = int(states.shape[0] * 0.8)
+    readout = encoder.readout
+    fit_h, fit_t, held_h, held_t = states[:split], targets[:split], states[split:], targets[split:]
+    raw = float(F.cross_entropy(held_h @ readout.T, held_t))
+    candidates = []
+    if mode in ("temperature_bias", "auto"):
+        candidates.append(_fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, None, bias_l2, iterations))
+    if mode in ("linear", "auto"):
+        transform = _ridge_map(fit_h, readout[fit_t], ridge)
+        candidates.append(_fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, transform, bias_l2, iterations))
+    best = min(candidates, key=lambda c: c.nll_calibrated)
+    best.nll_raw, best.positions = raw, int(states.shape[0])
+    best.fingerprint = fingerprint(encoder)
+    return best
+
+
+def _ridge_map(states: torch.Tensor, embeddings: torch.Tensor, ridge: float) -> torch.Tensor:
+    """M minimising |H M^T - E_target|^2 + ridge * n * |M|^2 (closed form, width x width)."""
+    gram = states.T @ states
+    regulariser = ridge * gram.diagonal().mean() * torch.eye(states.shape[1])
+    return torch.linalg.solve(gram + regulariser, states.T @ embeddings).T.contiguous()
+
+
+def _fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, transform, bias_l2, iterations) -> Calibration:
+    mapped = fit_h if transform is None else fit_h @ transform.T
+    raw_logits = mapped @ readout.T
+    log_temperature = torch.log(raw_logits.std().clamp(min=1e-6)).detach().requires_grad_(True)
+    bias = torch.zeros(readout.shape[0], requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_temperature, bias], max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = F.cross_entropy(raw_logits / log_temperature.exp() + bias, fit_t) + bias_l2 * bias.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimiser.step(closure)
+    calibration = Calibration(float(log_temperature.exp()), bias.detach().clone(), transform,
+                              "temperature_bias" if transform is None else "linear")
+    with torch.no_grad():
+        calibration.nll_calibrated = float(F.cross_entropy(calibration.logits(held_h, readout), held_t))
+    return calibration
+
+
+def calibration_path(folder: str | os.PathLike[str], config_name: str, component: str, print_: str) -> Path:
+    return Path(folder) / f"{config_name}.{component}.{print_}.calibration.safetensors"
+
+
+def save_calibration(path: str | os.PathLike[str], calibration: Calibration) -> Path:
+    from ..lora_format import save_tensors
+
+    tensors = {"bias": calibration.bias.contiguous()}
+    if calibration.transform is not None:
+        tensors["transform"] = calibration.transform.contiguous()
+    meta = {key: str(value) for key, value in calibration.summary().items()}
+    meta.update({"temperature": repr(calibration.temperature), "nll_raw": repr(calibration.nll_raw),
+                 "nll_calibrated": repr(calibration.nll_calibrated), "lora_lab.t2l": "calibration"})
+    return save_tensors(path, tensors, meta, overwrite=True)
+
+
+def load_calibration(path: str | os.PathLike[str], encoder) -> Calibration:
+    """Load and check it belongs to ``encoder`` (same fingerprint and vocabulary)."""
+    from ..lora_format import load_tensors
+
+    tensors, meta = load_tensors(path)
+    if meta.get("lora_lab.t2l") != "calibration" or "bias" not in tensors:
+        raise ValueError(f"{path} is not a text-to-LoRA calibration file")
+    expected = fingerprint(encoder)
+    if meta.get("fingerprint") != expected:
+        raise ValueError(f"calibration {path} was fitted for model {meta.get('fingerprint')}, this encoder is "
+                         f"{expected}; delete it or fit a new one")
+    if tensors["bias"].shape != (encoder.vocab_size,):
+        raise ValueError(f"calibration {path} has {tensors['bias'].shape[0]} token biases, the encoder "
+                         f"{encoder.vocab_size} tokens")
+    temperature = float(meta["temperature"])
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"calibration {path} has an invalid temperature {meta['temperature']!r}")
+    return Calibration(temperature, tensors["bias"].float(), tensors.get("transform"), meta.get("mode", ""),
+                       expected, int(meta.get("positions", 0)), float(meta["nll_raw"]),
+                       float(meta["nll_calibrated"]), meta.get("corpus", ""))
+
+
+def describe(calibration: Calibration) -> str:
+    return json.dumps(calibration.summary(), sort_keys=True)

@@ -1,0 +1,86 @@
+"""What every functional text encoder provides, and the LoRA-aware linear they all use.
+
+The encoders here are plain functions over a dict of frozen tensors (private fp32 copies of the model's weights,
+under the transformers/ComfyUI key names). A LoRA is passed per call as ``{module path: (A, B, scale)}``, so the
+optimiser's parameters are the only tensors that need gradients and no module is ever modified: no wrapper
+modules, no hooks, nothing shared with ComfyUI's model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+LoraParams = Mapping[str, tuple[torch.Tensor, torch.Tensor, float]]  # path -> (A r x in, B out x r, scale)
+
+
+@dataclass
+class EncoderOutput:
+    """States of one forward pass, each (batch, positions, width).
+
+    ``final`` is what the tied readout reads (after the final norm); ``conditioning`` is the state the diffusion
+    model reads (the configured layer); ``pooled`` is (batch, width): CLIP's end-token state, else the mean.
+    """
+
+    final: torch.Tensor
+    conditioning: torch.Tensor
+    pooled: torch.Tensor
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Ids the encoder wraps content with, and the one a bidirectional score masks with."""
+
+    bos: int | None
+    eos: int | None
+    mask: int | None = None
+    pad: int | None = None
+
+    @property
+    def count(self) -> int:
+        return int(self.bos is not None) + int(self.eos is not None)
+
+    def wrap(self, ids) -> list[int]:
+        return ([self.bos] if self.bos is not None else []) + list(ids) + ([self.eos] if self.eos is not None else [])
+
+    @property
+    def offset(self) -> int:
+        """Position of the first content token."""
+        return int(self.bos is not None)
+
+
+def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora) -> torch.Tensor:
+    """``x W^T + b + s (x A^T) B^T``: the low-rank path never forms the full delta."""
+    return add_lora(torch.nn.functional.linear(x, weight, bias), x, lora)
+
+
+def add_lora(base: torch.Tensor, x: torch.Tensor, lora) -> torch.Tensor:
+    """``base + s (x A^T) B^T`` (``base`` unchanged when the module has no LoRA)."""
+    if lora is None:
+        return base
+    a, b, scale = lora
+    return base + scale * torch.nn.functional.linear(torch.nn.functional.linear(x, a), b)
+
+
+def private_copy(state_dict: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """fp32, CPU, detached, new storage: safe to use under autograd even if the source was an inference tensor."""
+    with torch.inference_mode(False):
+        return {key[len(prefix):]: tensor.detach().to("cpu", torch.float32).clone()
+                for key, tensor in state_dict.items() if key.startswith(prefix)}
+
+
+def linear_shapes(weights: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
+    """Every 2-D ``*.weight`` that is a linear layer: module path -> (in, out)."""
+    return {key[: -len(".weight")]: (int(t.shape[1]), int(t.shape[0]))
+            for key, t in weights.items() if key.endswith(".weight") and t.dim() == 2 and "embed" not in key
+            and not key.endswith(("shared.weight", "relative_attention_bias.weight"))}
+
+
+def require(weights: Mapping[str, torch.Tensor], key: str, what: str) -> torch.Tensor:
+    """A weight by name, or a clear error saying which encoder lacks it."""
+    try:
+        return weights[key]
+    except KeyError:
+        raise ValueError(f"{what} weights have no '{key}' (found e.g. {', '.join(sorted(weights)[:3])})") from None
