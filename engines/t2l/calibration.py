@@ -4,8 +4,9 @@ A text encoder that was never trained as a language model has an uncalibrated ti
 all-MiniLM-L6-v2 the masked-token logits ``h . E^T`` rank the right token *below* chance (NLL above ln|V|).
 Before any optimisation we fit, on a corpus of prompts and with the unmodified encoder:
 
-1. optionally a linear map ``M`` (width x width) of the read state, in closed form by ridge regression onto the
-   embedding of the token to predict (the "CLIP is secretly a prompt converter" closed-form projection);
+1. optionally a linear map ``M`` (width x width) of the read state, trained by softmax NLL over the corpus's
+   tokens plus sampled negatives and kept close to the identity (a closed-form ridge map onto the target
+   embeddings was tried and is worse than no map: it predicts the mean embedding);
 2. a temperature ``T`` and a per-token bias ``b`` by maximum likelihood on the precomputed logits.
 
 ``logits = (M h) . E^T / T + b``. ``mode="auto"`` keeps ``M`` only if it lowers the NLL of a held-out part of the
@@ -45,7 +46,7 @@ class Calibration:
     def logits(self, states: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
         if self.transform is not None:
             states = states @ self.transform.T
-        return (states @ readout.T) / self.temperature + self.bias
+        return (states.to(readout.dtype) @ readout.T).float() / self.temperature + self.bias
 
     def summary(self) -> dict:
         return {"mode": self.mode, "temperature": round(self.temperature, 5), "positions": self.positions,
@@ -56,14 +57,15 @@ class Calibration:
 def fingerprint(encoder) -> str:
     """A short hash of the encoder's shapes and a sample of its weights (cheap; identifies the model)."""
     digest = hashlib.sha256(encoder.kind.encode())
-    for key in sorted(encoder.weights)[:: max(1, len(encoder.weights) // 16)]:
-        tensor = encoder.weights[key].reshape(-1)
-        digest.update(key.encode() + str(tuple(encoder.weights[key].shape)).encode())
+    weights = encoder.source
+    for key in sorted(weights)[:: max(1, len(weights) // 16)]:
+        tensor = weights[key].reshape(-1)
+        digest.update(key.encode() + str(tuple(weights[key].shape)).encode())
         digest.update(tensor[:4096].to(torch.float32).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
-def collect_states(encoder, special: SpecialTokens, sequences: list[list[int]], max_positions: int = 2048):
+def collect_states(encoder, special: SpecialTokens, sequences: list[list[int]], max_positions: int = 1536):
     """(states N x width, targets N): what the scorer reads, for the unmodified encoder over a corpus."""
     from .scorer import PromptScorer
 
@@ -84,8 +86,8 @@ def collect_states(encoder, special: SpecialTokens, sequences: list[list[int]], 
 
 
 def fit_calibration(encoder, states: torch.Tensor, targets: torch.Tensor, mode: str = "auto",
-                    ridge: float = 1e-2, bias_l2: float = 1e-4, iterations: int = 60) -> Calibration:
-    """Fit on 80% of the positions, report NLLs on the other 20%; see the module docstring."""
+                    map_l2: float = 1e-3, bias_l2: float = 1e-4, map_steps: int = 150, seed: int = 0) -> Calibration:
+    """Fit on the first 80% of the positions, compare modes on the last 20% (other prompts)."""
     if mode not in MODES:
         raise ValueError(f"calibration mode must be one of {MODES}, got {mode!r}")
     if states.shape[0] < 10:
@@ -93,42 +95,76 @@ def fit_calibration(encoder, states: torch.Tensor, targets: torch.Tensor, mode: 
     split = int(states.shape[0] * 0.8)
     readout = encoder.readout
     fit_h, fit_t, held_h, held_t = states[:split], targets[:split], states[split:], targets[split:]
-    raw = float(F.cross_entropy(held_h @ readout.T, held_t))
+    with torch.no_grad():
+        raw = float(F.cross_entropy(held_h @ readout.T, held_t))
     candidates = []
     if mode in ("temperature_bias", "auto"):
-        candidates.append(_fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, None, bias_l2, iterations))
+        candidates.append(_fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, None, bias_l2))
     if mode in ("linear", "auto"):
-        transform = _ridge_map(fit_h, readout[fit_t], ridge)
-        candidates.append(_fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, transform, bias_l2, iterations))
+        transform = _fit_map(fit_h, fit_t, readout, map_l2, map_steps, seed)
+        candidates.append(_fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, transform, bias_l2))
     best = min(candidates, key=lambda c: c.nll_calibrated)
     best.nll_raw, best.positions = raw, int(states.shape[0])
     best.fingerprint = fingerprint(encoder)
     return best
 
 
-def _ridge_map(states: torch.Tensor, embeddings: torch.Tensor, ridge: float) -> torch.Tensor:
-    """M minimising |H M^T - E_target|^2 + ridge * n * |M|^2 (closed form, width x width)."""
-    gram = states.T @ states
-    regulariser = ridge * gram.diagonal().mean() * torch.eye(states.shape[1])
-    return torch.linalg.solve(gram + regulariser, states.T @ embeddings).T.contiguous()
+def _fit_map(states, targets, readout, l2: float, steps: int, seed: int, negatives: int = 1024) -> torch.Tensor:
+    """A width x width map M trained by softmax NLL over the corpus tokens plus sampled negatives.
+
+    Regularised towards the identity (``l2 * |M - I|^2``); the full-vocabulary temperature and bias fitted
+    afterwards correct what the sampled softmax leaves out.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    sampled = torch.randint(0, readout.shape[0], (negatives,), generator=generator)
+    vocabulary = torch.unique(torch.cat([targets, sampled]))
+    index = torch.full((readout.shape[0],), -1, dtype=torch.long)
+    index[vocabulary] = torch.arange(len(vocabulary))
+    embeddings, local = readout[vocabulary], index[targets]
+    identity = torch.eye(states.shape[1])
+    transform = identity.clone().requires_grad_(True)
+    with torch.no_grad():
+        log_scale = (-torch.log((states @ embeddings.T).std().clamp(min=1e-6))).requires_grad_(True)
+    adam = torch.optim.Adam([transform, log_scale], lr=3e-3)
+    with torch.enable_grad():
+        for _ in range(steps):
+            logits = (states @ transform.T) @ embeddings.T * log_scale.exp()
+            loss = F.cross_entropy(logits, local) + l2 * (transform - identity).pow(2).sum()
+            adam.zero_grad(set_to_none=True)
+            loss.backward()
+            adam.step()
+    return transform.detach().clone()
 
 
-def _fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, transform, bias_l2, iterations) -> Calibration:
-    mapped = fit_h if transform is None else fit_h @ transform.T
-    raw_logits = mapped @ readout.T
-    log_temperature = torch.log(raw_logits.std().clamp(min=1e-6)).detach().requires_grad_(True)
+def _fit_scale_bias(fit_h, fit_t, held_h, held_t, readout, transform, bias_l2, iterations: int = 15,
+                    rows: int = 768) -> Calibration:
+    """Temperature and per-token bias by L-BFGS on (at most ``rows``) precomputed full-vocabulary logits.
+
+    The temperature is capped at the raw logits' standard deviation (calibrated logits keep a spread of at least
+    1): an uninformative readout (a random-weights encoder) would otherwise be fitted "infinitely hot", which
+    makes the score flat in the states and leaves the optimiser no gradient at all.
+    """
+    fit_h, fit_t = fit_h[:rows], fit_t[:rows]
+    with torch.no_grad():
+        mapped = fit_h if transform is None else fit_h @ transform.T
+        raw_logits = mapped @ readout.T
+        log_cap = torch.log(raw_logits.std().clamp(min=1e-6))
+    below_cap = torch.zeros((), requires_grad=True)  # log T = log_cap - softplus(below_cap)
     bias = torch.zeros(readout.shape[0], requires_grad=True)
-    optimiser = torch.optim.LBFGS([log_temperature, bias], max_iter=iterations, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS([below_cap, bias], max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def temperature():
+        return torch.exp(log_cap - F.softplus(below_cap))
 
     def closure():
         optimiser.zero_grad()
-        loss = F.cross_entropy(raw_logits / log_temperature.exp() + bias, fit_t) + bias_l2 * bias.pow(2).sum()
+        loss = F.cross_entropy(raw_logits / temperature() + bias, fit_t) + bias_l2 * bias.pow(2).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimiser.step(closure)
-    calibration = Calibration(float(log_temperature.exp()), bias.detach().clone(), transform,
+    calibration = Calibration(float(temperature().detach()), bias.detach().clone(), transform,
                               "temperature_bias" if transform is None else "linear")
     with torch.no_grad():
         calibration.nll_calibrated = float(F.cross_entropy(calibration.logits(held_h, readout), held_t))

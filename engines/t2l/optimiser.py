@@ -27,7 +27,7 @@ class NonFiniteError(ArithmeticError):
 @dataclass(frozen=True)
 class OptimiseConfig:
     steps: int = field(default=50, metadata={"help": "maximum Adam steps"})
-    learning_rate: float = field(default=5e-3, metadata={"help": "Adam step size"})
+    learning_rate: float = field(default=1e-2, metadata={"help": "Adam step size"})
     keep_weight: float = field(default=1.0, metadata={"help": "weight of the state-drift (keep) term"})
     weight_decay: float = field(default=0.0, metadata={"help": "weight of |scale B A|^2"})
     tolerance: float = field(default=0.0, metadata={"help": "stop when the loss improves less (relative) than this"})

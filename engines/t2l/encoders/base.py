@@ -51,9 +51,34 @@ class SpecialTokens:
         return int(self.bos is not None)
 
 
+def frozen_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x W^T + b`` in the weight's dtype (bf16 matrices run the matmul in bf16), result in fp32."""
+    if weight.dtype == x.dtype:
+        return torch.nn.functional.linear(x, weight, bias)
+    out = torch.nn.functional.linear(x.to(weight.dtype), weight).float()
+    return out if bias is None else out + bias
+
+
 def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora) -> torch.Tensor:
-    """``x W^T + b + s (x A^T) B^T``: the low-rank path never forms the full delta."""
-    return add_lora(torch.nn.functional.linear(x, weight, bias), x, lora)
+    """``x W^T + b + s (x A^T) B^T``: the low-rank path (fp32) never forms the full delta."""
+    return add_lora(frozen_linear(x, weight, bias), x, lora)
+
+
+def embed(ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.embedding(ids, table).float()
+
+
+MATRIX_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def cast_matrices(weights: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The 2-D weights (linears, embeddings) in ``dtype``; norms, biases and position tables stay fp32.
+
+    bf16 matrices make the frozen matmuls of the hot loop several times faster on CPUs with bf16 units, while
+    the LoRA parameters, residual stream, norms and Adam state stay fp32.
+    """
+    return {key: (t.to(dtype) if t.dim() == 2 and "position" not in key and "relative_attention" not in key else t)
+            for key, t in weights.items()}
 
 
 def add_lora(base: torch.Tensor, x: torch.Tensor, lora) -> torch.Tensor:

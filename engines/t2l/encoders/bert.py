@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import EncoderOutput, LoraParams, lora_linear, require
+from .base import EncoderOutput, LoraParams, cast_matrices, embed, lora_linear, require
 
 LAYER = "encoder.layer.{}."
 ACTIVATIONS = {"gelu": F.gelu, "gelu_new": lambda a: F.gelu(a, approximate="tanh"), "relu": F.relu}
@@ -23,10 +23,12 @@ class BertEncoder:
     causal = False
 
     def __init__(self, weights: Mapping[str, torch.Tensor], heads: int, activation: str = "gelu",
-                 eps: float = 1e-12):
+                 eps: float = 1e-12, matrix_dtype: torch.dtype = torch.float32):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown BERT activation '{activation}', expected one of {', '.join(ACTIVATIONS)}")
-        self.weights = dict(weights)
+        self.options = dict(heads=heads, activation=activation, eps=eps)
+        self.source = dict(weights)
+        self.weights = cast_matrices(self.source, matrix_dtype)
         self.word_embedding = require(self.weights, "embeddings.word_embeddings.weight", "BERT")
         self.hidden_size = int(self.word_embedding.shape[1])
         self.num_layers = 1 + max(int(k.split(".")[2]) for k in self.weights if k.startswith("encoder.layer."))
@@ -37,6 +39,9 @@ class BertEncoder:
     @property
     def vocab_size(self) -> int:
         return int(self.word_embedding.shape[0])
+
+    def with_matrix_dtype(self, dtype: torch.dtype) -> BertEncoder:
+        return BertEncoder(self.source, **self.options, matrix_dtype=dtype)
 
     @property
     def readout(self) -> torch.Tensor:
@@ -51,8 +56,8 @@ class BertEncoder:
             raise ValueError(f"{ids.shape[1]} positions exceed BERT's window of {self.max_positions}")
         lora = lora or {}
         w = self.weights
-        x = (F.embedding(ids, self.word_embedding) + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
-             + w["embeddings.token_type_embeddings.weight"][0])
+        x = (embed(ids, self.word_embedding) + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+             + w["embeddings.token_type_embeddings.weight"][0].float())
         x = self._norm(x, "embeddings.LayerNorm")
         for index in range(self.num_layers):
             x = self._block(x, index, lora)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import EncoderOutput, LoraParams, add_lora, lora_linear, require
+from .base import EncoderOutput, LoraParams, add_lora, cast_matrices, embed, frozen_linear, lora_linear, require
 
 ACTIVATIONS = {
     "quick_gelu": lambda a: a * torch.sigmoid(1.702 * a),
@@ -34,10 +34,12 @@ class ClipEncoder:
     causal = True
 
     def __init__(self, weights: Mapping[str, torch.Tensor], heads: int, activation: str = "quick_gelu",
-                 conditioning_layer: int = -1, eps: float = 1e-5):
+                 conditioning_layer: int = -1, eps: float = 1e-5, matrix_dtype: torch.dtype = torch.float32):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown CLIP activation '{activation}', expected one of {', '.join(ACTIVATIONS)}")
-        self.weights = dict(weights)
+        self.options = dict(heads=heads, activation=activation, conditioning_layer=conditioning_layer, eps=eps)
+        self.source = dict(weights)
+        self.weights = cast_matrices(self.source, matrix_dtype)
         self.token_embedding = require(self.weights, PREFIX + "embeddings.token_embedding.weight", "CLIP")
         self.position_embedding = require(self.weights, PREFIX + "embeddings.position_embedding.weight", "CLIP")
         self.num_layers = _count_layers(self.weights)
@@ -53,6 +55,10 @@ class ClipEncoder:
     @property
     def vocab_size(self) -> int:
         return int(self.token_embedding.shape[0])
+
+    def with_matrix_dtype(self, dtype: torch.dtype) -> ClipEncoder:
+        """The same encoder with its matrices in ``dtype`` (shares the fp32 source weights)."""
+        return ClipEncoder(self.source, **self.options, matrix_dtype=dtype)
 
     @property
     def readout(self) -> torch.Tensor:
@@ -70,7 +76,7 @@ class ClipEncoder:
         if ids.shape[1] > self.max_positions:
             raise ValueError(f"{ids.shape[1]} positions exceed CLIP's window of {self.max_positions}")
         lora = lora or {}
-        x = F.embedding(ids, self.token_embedding) + self.position_embedding[: ids.shape[1]]
+        x = embed(ids, self.token_embedding) + self.position_embedding[: ids.shape[1]]
         penultimate = x
         for index in range(self.num_layers):
             if index == self.num_layers - 1:
@@ -97,7 +103,7 @@ class ClipEncoder:
     def _attention(self, h: torch.Tensor, index: int, lora: LoraParams) -> torch.Tensor:
         prefix = LAYER.format(index) + "self_attn."
         weight, bias = self._fused[index]
-        q, k, v = F.linear(h, weight, bias).split(self.hidden_size, dim=-1)
+        q, k, v = frozen_linear(h, weight, bias).split(self.hidden_size, dim=-1)
         q, k, v = (add_lora(t, h, lora.get(prefix + f"{p}_proj")) for t, p in ((q, "q"), (k, "k"), (v, "v")))
         batch, length, _ = h.shape
         head_dim = self.hidden_size // self.heads

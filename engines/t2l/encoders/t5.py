@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import EncoderOutput, LoraParams, lora_linear, require
+from .base import EncoderOutput, LoraParams, cast_matrices, embed, lora_linear, require
 
 BLOCK = "encoder.block.{}."
 ACTIVATIONS = {"relu": F.relu, "gelu_new": lambda a: F.gelu(a, approximate="tanh"),
@@ -25,10 +25,14 @@ class T5Encoder:
     causal = False
 
     def __init__(self, weights: Mapping[str, torch.Tensor], heads: int, activation: str = "gelu_new",
-                 num_buckets: int = 32, max_distance: int = 128, eps: float = 1e-6):
+                 num_buckets: int = 32, max_distance: int = 128, eps: float = 1e-6,
+                 matrix_dtype: torch.dtype = torch.float32):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown T5 activation '{activation}', expected one of {', '.join(ACTIVATIONS)}")
-        self.weights = dict(weights)
+        self.options = dict(heads=heads, activation=activation, num_buckets=num_buckets, max_distance=max_distance,
+                            eps=eps)
+        self.source = dict(weights)
+        self.weights = cast_matrices(self.source, matrix_dtype)
         self.shared = require(self.weights, "shared.weight", "T5")
         self.hidden_size = int(self.shared.shape[1])
         self.num_layers = 1 + max(int(k.split(".")[2]) for k in self.weights if k.startswith("encoder.block."))
@@ -42,6 +46,9 @@ class T5Encoder:
     def vocab_size(self) -> int:
         return int(self.shared.shape[0])
 
+    def with_matrix_dtype(self, dtype: torch.dtype) -> T5Encoder:
+        return T5Encoder(self.source, **self.options, matrix_dtype=dtype)
+
     @property
     def readout(self) -> torch.Tensor:
         return self.shared
@@ -52,7 +59,7 @@ class T5Encoder:
 
     def forward(self, ids: torch.Tensor, lora: LoraParams | None = None, pooled_index: int = -1) -> EncoderOutput:
         lora = lora or {}
-        x = F.embedding(ids, self.shared)
+        x = embed(ids, self.shared)
         bias = self._position_bias(ids.shape[1])
         for index in range(self.num_layers):
             x = self._block(x, index, bias, lora)

@@ -1,0 +1,55 @@
+"""Text-to-LoRA: speed at real CLIP-L shapes vs a plain PEFT loop; quality and proposer on all-MiniLM-L6-v2.
+
+``--parts speed,quality,proposer`` picks what runs (the proposer part needs the quality part's B = 0 runs).
+Keys: ``speed_s``, ``speedup_vs_plain``, ``nll_drop``, ``pooled_cos``, ``shuffle_specificity``,
+``cross_prompt_specificity``, ``proposer_step_ratio`` and the details behind them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+PARTS = ("speed", "quality", "proposer")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--parts", default="speed,quality,proposer", help="comma list of speed, quality, proposer")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rank", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--keep", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    parser.add_argument("--tokens", type=int, default=20, help="prompt tokens of the speed run")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the speed run (median)")
+    parser.add_argument("--prompts", type=int, default=50, help="held-out prompts of the quality run")
+    parser.add_argument("--cross", type=int, default=5, help="other prompts each LoRA is scored on")
+    parser.add_argument("--calibration-prompts", type=int, default=400)
+    parser.add_argument("--train-prompts", type=int, default=150, help="corpus prompts the proposer is distilled from")
+    parser.add_argument("--proposer-epochs", type=int, default=300)
+    parser.add_argument("--proposer-eval", type=int, default=50, help="held-out prompts of the proposer comparison")
+    parser.add_argument("--store", default=None, help="folder for the calibration and proposer (default: temporary)")
+    parser.add_argument("--details", default=None, help="write per-prompt results to this JSON file")
+    parser.add_argument("--verbose", action="store_true")
+
+
+def run(args) -> dict:
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown --parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    out: dict = {}
+    if "speed" in parts:
+        from . import t2l_speed
+
+        out.update(t2l_speed.measure(args))
+    if "quality" in parts or "proposer" in parts:
+        from . import t2l_quality
+
+        if "proposer" not in parts:
+            args.train_prompts = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            args.store = args.store or tmp
+            out.update(t2l_quality.measure(args))
+    return out

