@@ -20,7 +20,7 @@ from .assembler import LoraAssembly
 from .scorer import PromptScorer
 
 
-class NonFiniteError(ArithmeticError):
+class NonFiniteError(ValueError):
     """The optimisation produced NaN/inf; carries the step and the last finite values."""
 
 
@@ -111,9 +111,9 @@ def _step(scorer, assembly, flat, config, history, step) -> torch.Tensor:
     if not torch.isfinite(loss):
         raise NonFiniteError(f"loss is NaN/inf at step {step + 1} (nll {float(terms.nll):.4g}, "
                              f"drift {float(terms.drift):.4g}); lower the learning rate")
-    history["nll"].append(float(terms.nll))
-    history["loss"].append(float(loss))
-    history["drift"].append(float(terms.drift))
+    history["nll"].append(float(terms.nll.detach()))
+    history["loss"].append(float(loss.detach()))
+    history["drift"].append(float(terms.drift.detach()))
     return loss
 
 

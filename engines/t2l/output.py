@@ -49,15 +49,25 @@ def metadata_for(result: T2LResult) -> dict:
     }
 
 
-def save_result(result: T2LResult, folder: str | os.PathLike[str], prefix: str = "t2l", layout: str = "kohya") -> Path:
-    """Write into ``folder`` (created if needed) under the next free ``<stem>_NNNNN.safetensors`` name."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    description = LoraDescription(
+def describe(result: T2LResult) -> LoraDescription:
+    return LoraDescription(
         title=f"text-to-LoRA: {result.prompt[:60]}", family=result.config.family, rank=result.config.lora_rank,
         alpha=result.config.lora_alpha, description=result.prompt, network_module="networks.lora",
         extra_ss={"ss_training_comment": f"per-prompt text-encoder LoRA for: {result.prompt}"},
         lab=metadata_for(result))
+
+
+def save_result_as(result: T2LResult, path: str | os.PathLike[str], overwrite: bool = False,
+                   layout: str = "kohya") -> Path:
+    """Write to exactly ``path`` (refusing an existing file unless ``overwrite``)."""
+    return save_lora(path, result.weights, describe(result), layout=layout, overwrite=overwrite)
+
+
+def save_result(result: T2LResult, folder: str | os.PathLike[str], prefix: str = "t2l", layout: str = "kohya") -> Path:
+    """Write into ``folder`` (created if needed) under the next free ``<stem>_NNNNN.safetensors`` name."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    description = describe(result)
     stem = file_stem(prefix, result.prompt)
     for counter in range(1, 100_000):
         path = folder / f"{stem}_{counter:05d}.safetensors"

@@ -48,5 +48,18 @@ def load_encoder_dir(path: str | os.PathLike[str], kind: str, conditioning_layer
         raise ValueError(f"encoder folder {folder} has no .safetensors weights (pickle files are not loaded)")
     model_class = getattr(transformers, ENCODER_KINDS[kind].model_class)
     model = model_class.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    return encoder_from_transformers(kind, model, conditioning_layer), tokenizer
+    return encoder_from_transformers(kind, model, conditioning_layer), _tokenizer(folder, kind)
+
+
+def _tokenizer(folder: Path, kind: str):
+    """The folder's own tokenizer; a CLIP folder without one gets the bundled SD CLIP tokenizer."""
+    import transformers
+
+    has_files = any((folder / name).is_file() for name in ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model"))
+    if not has_files and kind == "clip":
+        from ...tokenizers import clip_tokenizer
+
+        return clip_tokenizer()
+    if not has_files:
+        raise FileNotFoundError(f"encoder folder {folder} has no tokenizer files (tokenizer.json, vocab.*)")
+    return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

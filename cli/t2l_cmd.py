@@ -1,0 +1,144 @@
+"""``lora-lab t2l "prompt" --encoder DIR --preset sd15 --out FILE``, and ``lora-lab t2l train-proposer ...``.
+
+An encoder folder is a transformers model folder (config.json + *.safetensors, tokenizer files; a CLIP folder
+without tokenizer files uses the bundled SD CLIP tokenizer). Multi-encoder presets take ``--encoder NAME=DIR``
+per encoder (``clip_l=...``, ``clip_g=...``, ``t5xxl=...``). Calibrations (fitted once per model) and proposers
+live in ``--store`` (default ``~/.cache/comfyui-lora-lab/text_to_lora``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TRAIN = "train-proposer"
+DEFAULT_STORE = Path.home() / ".cache" / "comfyui-lora-lab" / "text_to_lora"
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("t2l", help="optimise a per-prompt text-encoder LoRA (or: t2l train-proposer)",
+                                   description=__doc__)
+    parser.add_argument("prompt", help=f"the prompt, or '{TRAIN}' to train a proposer")
+    parser.add_argument("--encoder", action="append", required=True, metavar="[NAME=]DIR",
+                        help="transformers folder of the text encoder (repeat NAME=DIR for several)")
+    parser.add_argument("--preset", default="sd15", help="sd15, sdxl, sd3, flux, minilm, or a config .json")
+    parser.add_argument("--rank", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--keep", type=float, default=1.0, help="weight of the state-drift (keep) term")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    parser.add_argument("--proposer", action="append", default=[], metavar="[NAME=]FILE",
+                        help="proposer file (repeat NAME=FILE per encoder)")
+    parser.add_argument("--store", default=str(DEFAULT_STORE), help="folder of calibrations and proposers")
+    parser.add_argument("--out", required=True, help="the .safetensors file to write (never overwritten)")
+    parser.add_argument("--prompts", type=int, default=200, help=f"{TRAIN}: corpus prompts to distil from")
+    parser.add_argument("--epochs", type=int, default=300, help=f"{TRAIN}: training epochs")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def _pairs(values: list[str], components: list[str], what: str) -> dict[str, str]:
+    """``NAME=PATH`` items (a bare PATH belongs to the only encoder of a one-encoder config)."""
+    out = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            if len(components) != 1:
+                raise ValueError(f"{what} '{value}': this preset has encoders {components}; write NAME={value}")
+            name, path = components[0], value
+        if name not in components:
+            raise ValueError(f"{what} '{value}': '{name}' is not an encoder of this preset ({components})")
+        out[name] = path
+    return out
+
+
+def _bundles(args, config):
+    from ..engines.t2l.encoders import load_encoder_dir
+    from ..engines.t2l.pipeline import EncoderBundle
+    from ..engines.t2l.tokenizer import wrap_tokenizer
+
+    components = [e.component for e in config.encoders]
+    folders = _pairs(args.encoder, components, "--encoder")
+    missing = [c for c in components if c not in folders]
+    if missing:
+        raise ValueError(f"preset '{config.name}' needs --encoder for {missing}")
+    bundles = []
+    for target in config.encoders:
+        encoder, tokenizer = load_encoder_dir(folders[target.component], target.kind, target.conditioning_layer)
+        bundles.append(EncoderBundle(target.component, encoder, wrap_tokenizer(tokenizer, target.kind,
+                                                                             target.mask_token)))
+    return bundles
+
+
+def _request(args, prompt: str):
+    from ..engines.t2l.config import load_config
+    from ..engines.t2l.optimiser import OptimiseConfig
+    from ..engines.t2l.pipeline import T2LRequest
+
+    config = load_config(args.preset).with_rank(args.rank)
+    proposers = _pairs(args.proposer, [e.component for e in config.encoders], "--proposer")
+    optimiser = OptimiseConfig(steps=args.steps, learning_rate=args.lr, keep_weight=args.keep,
+                               weight_decay=args.weight_decay, seed=args.seed)
+    return T2LRequest(prompt, config, optimiser, Path(args.store), proposers, precision=args.precision)
+
+
+def _print_progress(done: int, total: int, message: str = "") -> None:
+    if message and (done == total or done % 10 == 0 or done <= 1):
+        print(f"  [{done}/{total}] {message}", flush=True)
+
+
+def run(args) -> int:
+    if Path(args.out).exists():
+        raise FileExistsError(f"{args.out} already exists; choose another --out (files are never replaced)")
+    if args.prompt == TRAIN:
+        return train(args)
+    from ..engines.t2l import output, pipeline
+
+    request = _request(args, args.prompt)
+    result = pipeline.run(request, _bundles(args, request.config), _print_progress)
+    path = output.save_result_as(result, args.out)
+    summary = result.summary() | {"path": str(path)}
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    for report in result.reports:
+        print(f"{report.component}: NLL {report.nll_base:.4f} -> {report.nll_after:.4f} "
+              f"({100 * report.nll_drop:.1f}% drop), pooled cos {report.pooled_cos:.4f}, "
+              f"shuffled control gap {report.control_gap:.4f}, {report.steps_run} steps, {report.seconds:.1f}s")
+        for warning in report.warnings:
+            print(f"  note: {warning}")
+    print(f"wrote {path}")
+    return 0
+
+
+def train(args) -> int:
+    """Distil a proposer for the (single) encoder of the preset from optimiser LoRAs over the corpus."""
+    from ..engines.t2l import corpus
+    from ..engines.t2l.pipeline import calibration_for, matrix_dtype, prepare
+    from ..engines.t2l.proposer import ProposerSpec, save_proposer
+    from ..engines.t2l.proposer_train import TrainConfig, collect_examples, train_proposer
+
+    request = _request(args, TRAIN)
+    bundles = _bundles(args, request.config)
+    if len(bundles) != 1:
+        raise ValueError("train-proposer trains one encoder at a time; use a one-encoder preset or config")
+    bundle = bundles[0]
+    assembly, target = prepare(bundle, request.config)
+    calibration = calibration_for(bundle, request.config, request.store, request.calibration_prompts,
+                                  request.calibration_positions, _print_progress)
+    hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
+    examples = collect_examples(corpus.generate(args.prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
+                                bundle.tokenizer.window(target.max_tokens), assembly, calibration,
+                                request.optimise, _print_progress)
+    spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
+                        assembly.rank, assembly.alpha,
+                        tuple((s.path, s.in_features, s.out_features) for s in assembly.slots))
+    proposer, history = train_proposer(spec, examples, TrainConfig(epochs=args.epochs), _print_progress)
+    path = save_proposer(args.out, proposer, {"prompts": len(examples.prompts), "epochs": args.epochs,
+                                              "steps": args.steps, "loss_first": history[0],
+                                              "loss_last": history[-1]})
+    print(f"wrote {path} (distillation loss {history[0]:.4f} -> {history[-1]:.4f}, "
+          f"{len(examples.prompts)} prompts, {examples.seconds:.0f}s of optimisation)")
+    return 0

@@ -1,0 +1,143 @@
+"""Text to LoRA (optimise): a per-prompt text-encoder LoRA, applied to the CLIP and optionally saved.
+
+Thin adapter: widgets -> ``engines.t2l.pipeline.run`` on private fp32 copies of the CLIP's encoders (from
+``bridge.clip_encoders``), outside ComfyUI's inference mode; the result is applied through ComfyUI's own LoRA
+loader (``bridge.lora_apply``) and written by ``engines.t2l.output`` into ``loras/text_to_lora/``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .spec import Input, NodeResult, NodeSpec, Output
+
+FOLDER = "text_to_lora"  # models/text_to_lora: custom configs (.json), calibrations and proposers (.safetensors)
+NO_PROPOSER = "none"
+
+
+def _config_choices() -> list[str]:
+    from ..bridge import folders
+    from ..engines.t2l.config import preset_names
+
+    return preset_names() + [name for name in folders.list_files(FOLDER) if name.lower().endswith(".json")]
+
+
+def _proposer_choices() -> list[str]:
+    from ..bridge import folders
+
+    return [NO_PROPOSER] + [n for n in folders.list_files(FOLDER)
+                            if n.lower().endswith(".safetensors") and "proposer" in n.lower()]
+
+
+SPEC = NodeSpec(
+    node_id="LoRALabTextToLoRAOptimize",
+    display_name="Text to LoRA (optimise)",
+    description="Turn a prompt into a LoRA for the text encoder(s): propose a start, then optimise it so the "
+                "encoder's states predict the prompt's own tokens better (calibrated tied readout), while a keep "
+                "term holds the states close to the original. Outputs the patched CLIP, the saved file, a report "
+                "with the score before/after and a shuffled-prompt control, and the loss curve.",
+    inputs=(
+        Input("clip", "CLIP", "The text encoder(s) to make the LoRA for (its current patches are included)."),
+        Input("prompt", "STRING", "The prompt. Weight/embedding/LoRA syntax is stripped; the words are kept.",
+              default="", multiline=True),
+        Input("config", "COMBO", "Target model preset (sd15, sdxl, sd3, flux) or a config .json from "
+              "models/text_to_lora.", default="sd15", options=_config_choices),
+        Input("rank", "INT", "LoRA rank (at most the layer width).", default=4, min=1, max=128, step=1),
+        Input("steps", "INT", "Optimiser steps per encoder.", default=50, min=1, max=1000, step=1),
+        Input("learning_rate", "FLOAT", "Adam step size.", default=0.01, min=0.0001, max=1.0, step=0.0001),
+        Input("keep_weight", "FLOAT", "How strongly the states are held close to the original encoder's.",
+              default=1.0, min=0.0, max=1000.0, step=0.01),
+        Input("strength", "FLOAT", "Strength the LoRA is applied to the output CLIP with.", default=1.0,
+              min=-10.0, max=10.0, step=0.01),
+        Input("seed", "INT", "Seed of the LoRA initialisation (same seed, same LoRA).", default=0, min=0,
+              max=2**31 - 1),
+        Input("proposer", "COMBO", "A trained proposer from models/text_to_lora, or none (start from B = 0).",
+              default=NO_PROPOSER, options=_proposer_choices),
+        Input("save", "BOOLEAN", "Write the LoRA to loras/text_to_lora/ (never replaces a file).", default=True),
+        Input("name_prefix", "STRING", "File name prefix of the saved LoRA.", default="t2l"),
+    ),
+    outputs=(
+        Output("CLIP", "CLIP", "The CLIP with the new LoRA applied (through ComfyUI's LoRA loader)."),
+        Output("lora_path", "STRING", "Path of the saved LoRA (empty when not saved)."),
+        Output("report", "STRING", "JSON report: NLL before/after, drift, pooled cosine, shuffled control, keys."),
+        Output("loss_curve", "IMAGE", "The prompt-token NLL per optimiser step."),
+    ),
+    hidden=("unique_id",),
+)
+
+
+def validate_inputs(prompt: str = "", rank: int = 4, config: str = "sd15", **_: object) -> bool | str:
+    """Queue-time checks that need no model: an empty prompt, an unknown or broken config, a rank too large."""
+    from ..engines.t2l.config import ConfigError, check_rank
+
+    if isinstance(prompt, str) and not prompt.strip():
+        return "prompt is empty; give the text the LoRA should align the encoder with"
+    try:
+        target = _load_config(config)
+        check_rank(rank, target.encoders)
+    except (ConfigError, FileNotFoundError) as exc:
+        return str(exc)
+    return True
+
+
+def _load_config(name: str):
+    from ..engines.t2l.config import load_config, preset_names
+
+    if name in preset_names():
+        return load_config(name)
+    from ..bridge import folders
+
+    return load_config(folders.resolve(FOLDER, name))
+
+
+def _request(prompt, config, rank, steps, learning_rate, keep_weight, seed, proposer):
+    from ..bridge import folders
+    from ..engines.t2l.optimiser import OptimiseConfig
+    from ..engines.t2l.pipeline import T2LRequest
+
+    target = _load_config(config).with_rank(rank)
+    store = folders.register_folder(FOLDER, {".json", ".safetensors"})
+    proposers = {}
+    if proposer != NO_PROPOSER:
+        proposers = {_proposer_component(folders.resolve(FOLDER, proposer)): str(folders.resolve(FOLDER, proposer))}
+    optimiser = OptimiseConfig(steps=steps, learning_rate=learning_rate, keep_weight=keep_weight, seed=seed)
+    return T2LRequest(prompt, target, optimiser, store, proposers)
+
+
+def _proposer_component(path) -> str:
+    from ..engines.t2l.proposer import load_proposer
+
+    return load_proposer(path).spec.component
+
+
+def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate: float, keep_weight: float,
+            strength: float, seed: int, proposer: str, save: bool, name_prefix: str,
+            unique_id: str | None = None) -> NodeResult:
+    import torch
+
+    from ..bridge import clip_encoders, folders, lora_apply, progress
+    from ..engines.lora_format import render
+    from ..engines.t2l import output, pipeline, plot
+
+    request = _request(prompt, config, rank, steps, learning_rate, keep_weight, seed, proposer)
+    report_progress = progress.comfy_progress(steps * len(request.config.encoders), unique_id)
+    with torch.inference_mode(False), torch.enable_grad():
+        bundles = clip_encoders.encoder_bundles(clip, request.config)
+        result = pipeline.run(request, bundles, report_progress)
+    path = output.save_result(result, folders.default_lora_dir() / output.SUBFOLDER, name_prefix) if save else None
+    tensors = render(result.weights, "kohya", request.config.family)
+    _, new_clip, applied = lora_apply.apply_lora(None, clip, tensors, 0.0, strength)
+    summary = result.summary() | {"path": str(path or ""), "applied": applied.to_dict(max_listed=5)}
+    curve = plot.loss_curve_image({r.component: r.curve for r in result.reports})
+    image = torch.from_numpy(curve).unsqueeze(0)
+    return NodeResult((new_clip, str(path or ""), json.dumps(summary, default=str), image),
+                      ui={"text": [_text(result, path, applied)]}, preview_images=image)
+
+
+def _text(result, path, applied) -> str:
+    lines = [f"{r.component}: NLL {r.nll_base:.3f} -> {r.nll_after:.3f} ({100 * r.nll_drop:.1f}% drop), "
+             f"pooled cos {r.pooled_cos:.4f}, shuffled-control gap {r.control_gap:.3f}, {r.steps_run} steps "
+             f"in {r.seconds:.1f}s" for r in result.reports]
+    lines.append(f"{applied.matched_keys} LoRA keys applied, {len(applied.unmatched_keys)} not loaded")
+    lines.append(f"saved {path}" if path else "not saved")
+    return "\n".join(lines)
