@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -70,6 +71,8 @@ def quality(args, bundle: EncoderBundle, request: T2LRequest, calibration) -> tu
                      "shuffle_specificity": report.shuffle_specificity, "cross_gain": cross,
                      "cross_prompt_specificity": gain / cross if cross > 1e-9 else float("inf"),
                      "curve": report.curve, "seconds": report.seconds})
+        if args.details:
+            Path(args.details).write_text(json.dumps(rows, indent=1))
         if args.verbose:
             print(f"[{index + 1}/{len(targets)}] drop {report.nll_drop:.3f} cos {report.pooled_cos:.4f} "
                   f"shuffle x{report.shuffle_specificity:.2f} cross gain {cross:.3f} ({report.seconds:.1f}s)",
@@ -99,6 +102,10 @@ def _finite(value: float):
     return "inf" if value == float("inf") else round(value, 3)
 
 
+def _verbose_progress(done: int, total: int, message: str = "") -> None:
+    print(f"  {message}", flush=True)
+
+
 def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, quality_rows: list[dict]) -> dict:
     from ..engines.t2l.proposer import ProposerSpec, save_proposer
     from ..engines.t2l.proposer_train import TrainConfig, collect_examples, train_proposer
@@ -107,8 +114,11 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
     window = bundle.tokenizer.window(target.max_tokens)
     hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
     begin = time.perf_counter()
+    # Targets: the optimiser's LoRA at convergence (loss change < 1% over 5 steps, at most ``steps``).
+    collect = replace(request.optimise, tolerance=args.collect_tolerance, patience=5)
     examples = collect_examples(corpus.generate(args.train_prompts, "train"), bundle.encoder, hot,
-                                bundle.tokenizer, window, assembly, calibration, request.optimise)
+                                bundle.tokenizer, window, assembly, calibration, collect,
+                                _verbose_progress if args.verbose else lambda *a: None)
     spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
                         assembly.rank, assembly.alpha, tuple((s.path, s.in_features, s.out_features)
                                                              for s in assembly.slots))
@@ -123,6 +133,10 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
         run = T2LRequest(row["prompt"], request.config, request.optimise, request.store,
                          proposers={bundle.component: str(path)}, precision=request.precision)
         report, _, _ = optimise_encoder(run, bundle, lambda *a: None)
+        if args.verbose:
+            print(f"  proposer eval: start drop {1 - report.nll_start / report.nll_base:.3f}, "
+                  f"curve {[round(v, 2) for v in report.curve[:6]]} vs B=0 {[round(v, 2) for v in row['curve'][:6]]}",
+                  flush=True)
         threshold = row["nll_base"] - 0.9 * (row["nll_base"] - row["nll_after"])
         zero_steps.append(steps_to_reach(row["curve"], threshold))
         proposer_steps.append(steps_to_reach(report.curve, threshold))
@@ -157,7 +171,11 @@ def measure(args) -> dict:
     begin = time.perf_counter()
     calibration = calibration_for(bundle, request.config, store, args.calibration_prompts, 4096)
     out = {"calibration": calibration.summary(), "calibration_seconds": round(time.perf_counter() - begin, 1)}
-    summary, rows = quality(args, bundle, request, calibration)
+    if args.reuse_details:
+        rows = json.loads(Path(args.reuse_details).read_text())
+        summary = _quality_summary(rows)
+    else:
+        summary, rows = quality(args, bundle, request, calibration)
     out.update(summary)
     if args.train_prompts > 0:
         out.update(proposer(args, bundle, request, calibration, rows))

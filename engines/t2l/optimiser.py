@@ -109,8 +109,8 @@ def _step(scorer, assembly, flat, config, history, step) -> torch.Tensor:
     if config.weight_decay:
         loss = loss + config.weight_decay * weight_penalty(assembly, flat)
     if not torch.isfinite(loss):
-        raise NonFiniteError(f"loss is NaN/inf at step {step + 1} (nll {float(terms.nll):.4g}, "
-                             f"drift {float(terms.drift):.4g}); lower the learning rate")
+        raise NonFiniteError(f"loss is NaN/inf at step {step + 1} (nll {float(terms.nll.detach()):.4g}, "
+                             f"drift {float(terms.drift.detach()):.4g}); lower the learning rate")
     history["nll"].append(float(terms.nll.detach()))
     history["loss"].append(float(loss.detach()))
     history["drift"].append(float(terms.drift.detach()))

@@ -1,0 +1,83 @@
+"""Text to LoRA inside a real ComfyUI: the example workflow runs through /prompt, the saved LoRA loads through
+ComfyUI's own LoraLoader with no "lora key not loaded" line, and bad input is refused at queue time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from comfyui_client import CHECKPOINT, LOG, example_prompt, get_json, request, requires_comfyui, run_prompt
+
+pytestmark = [pytest.mark.comfyui, requires_comfyui]
+NODE = "LoRALabTextToLoRAOptimize"
+
+
+def _t2l_prompt(steps: int = 8) -> tuple[dict, str]:
+    prompt = example_prompt("text_to_lora.json", get_json("/object_info"))
+    node_id = next(k for k, v in prompt.items() if v["class_type"] == NODE)
+    prompt[node_id]["inputs"].update(steps=steps, name_prefix="itest_t2l")
+    return prompt, node_id
+
+
+def test_node_is_registered_with_tooltips_and_presets():
+    info = get_json("/object_info")[NODE]
+    assert info["category"] == "LoRA Lab"
+    required = info["input"]["required"]
+    assert {"sd15", "sdxl", "sd3", "flux"} <= set(required["config"][1]["options"])
+    assert "none" in required["proposer"][1]["options"]
+    assert all(spec[1].get("tooltip") for spec in required.values())
+    assert info["output"] == ["CLIP", "STRING", "STRING", "IMAGE"]
+
+
+async def test_example_workflow_runs_and_its_lora_loads_with_every_key():
+    prompt, node_id = _t2l_prompt()
+    history = await run_prompt(prompt, timeout=900)
+    text = "\n".join(history["outputs"][node_id]["text"])
+    assert "0 not loaded" in text and "clip_l: NLL" in text, text
+    assert any(node.get("images") for key, node in history["outputs"].items() if key != node_id), "no image saved"
+    saved = text.split("saved ", 1)[1].strip()
+    assert Path(saved).is_file() and Path(saved).parent.name == "text_to_lora"
+    lora_name = f"text_to_lora/{Path(saved).name}"
+    assert lora_name in get_json("/object_info/LoraLoader")["LoraLoader"]["input"]["required"]["lora_name"][0]
+    log_before = Path(LOG).read_text(errors="replace") if LOG else ""
+    loader_prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+        "2": {"class_type": "LoraLoader", "inputs": {"model": ["1", 0], "clip": ["1", 1], "lora_name": lora_name,
+                                                    "strength_model": 1.0, "strength_clip": 1.0}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["2", 1], "text": "a red fox"}},
+        "4": {"class_type": "LoRALabInspect", "inputs": {"model": ["1", 0], "clip": ["1", 1], "lora_name": lora_name,
+                                                        "strength_model": 1.0, "strength_clip": 1.0}},
+        "5": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}},  # makes LoraLoader + encode run
+    }
+    history = await run_prompt(loader_prompt)
+    inspect_text = "\n".join(history["outputs"]["4"]["text"])
+    assert "keys: 72 matched, 0 unmatched" in inspect_text, inspect_text  # 12 layers x q,v x down/up/alpha
+    assert "5" in history["outputs"]
+    if LOG:
+        new_lines = Path(LOG).read_text(errors="replace")[len(log_before):]
+        assert "lora key not loaded" not in new_lines
+
+
+async def test_report_measures_the_lora_and_the_control():
+    prompt, node_id = _t2l_prompt(steps=5)
+    prompt[node_id]["inputs"]["save"] = False
+    history = await run_prompt(prompt, timeout=900)
+    text = "\n".join(history["outputs"][node_id]["text"])
+    assert "not saved" in text and "shuffled-control gap" in text, text
+
+
+def test_empty_prompt_is_refused_at_queue_time():
+    prompt, node_id = _t2l_prompt()
+    prompt[node_id]["inputs"]["prompt"] = "   "
+    status, body = request("POST", "/prompt", {"prompt": prompt})
+    assert status == 400
+    assert "prompt is empty" in json.dumps(body)
+
+
+async def test_config_for_another_model_fails_with_a_clear_error():
+    prompt, node_id = _t2l_prompt(steps=1)
+    prompt[node_id]["inputs"]["config"] = "sdxl"
+    with pytest.raises(AssertionError, match="clip_g"):
+        await run_prompt(prompt, timeout=300)
