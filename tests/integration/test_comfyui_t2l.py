@@ -50,6 +50,7 @@ async def test_example_workflow_runs_and_its_lora_loads_with_every_key():
         "4": {"class_type": "LoRALabInspect", "inputs": {"model": ["1", 0], "clip": ["1", 1], "lora_name": lora_name,
                                                         "strength_model": 1.0, "strength_clip": 1.0}},
         "5": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}},  # makes LoraLoader + encode run
+        "6": {"class_type": "PreviewAny", "inputs": {"source": ["4", 2]}},  # makes the (non-output) Inspect run
     }
     history = await run_prompt(loader_prompt)
     inspect_text = "\n".join(history["outputs"]["4"]["text"])
