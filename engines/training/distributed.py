@@ -77,15 +77,16 @@ def barrier(context: Context) -> None:
         dist.barrier()
 
 
-def launch_command(processes: int, module: str, job_file: str, cpu: bool, port: int | None = None) -> list[str]:
+def launch_command(processes: int, module: str, job_file: str, port: int | None = None) -> list[str]:
     """``accelerate launch`` for ``processes`` data-parallel workers running ``python -m module job_file``."""
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
     launcher = [accelerate] if accelerate else [sys.executable, "-m", "accelerate.commands.launch"]
     if accelerate:
         launcher.append("launch")
-    args = ["--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
+    # --multi_gpu selects accelerate's torchrun launcher (N local processes, WORLD_SIZE/RANK set); on CPU
+    # the workers then join a gloo group (accelerate's --cpu alone would start one process without MPI).
+    args = ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
             "--dynamo_backend", "no"]
-    args += ["--cpu"] if cpu else ["--multi_gpu"]
     if port is not None:
         args += ["--main_process_port", str(port)]
     return [*launcher, *args, "--module", module, job_file]

@@ -71,3 +71,18 @@ def save_trained_lora(path: Path, weights: LoraWeights, description: LoraDescrip
     return save_lora(path, weights, description, overwrite=overwrite,
                      extra_metadata={"sshs_model_hash": model_hash,
                                      "ss_training_finished_at": str(int(_dt.datetime.now().timestamp()))})
+
+
+def import_external_lora(source: Path, target: Path, description: LoraDescription, overwrite: bool) -> Path:
+    """Copy a LoRA another trainer wrote into place atomically, keeping its keys and ``ss_*`` metadata and
+    adding what it lacks (``modelspec.*`` with the trigger phrase, our ``lora_lab.*`` keys, missing ``ss_*``)."""
+    from ..lora_format import build_metadata, load_tensors, save_tensors
+
+    tensors, theirs = load_tensors(source)
+    ours = build_metadata(description, tensors)
+    merged = dict(theirs)
+    for key, value in ours.items():
+        if key.startswith(("modelspec.", "lora_lab.")) or key not in merged:
+            merged[key] = value
+    merged["sshs_model_hash"] = ours["modelspec.hash_sha256"].removeprefix("0x")
+    return save_tensors(target, tensors, merged, overwrite=overwrite)
