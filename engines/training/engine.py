@@ -27,8 +27,11 @@ class Availability:
         return "available" if self.available else "unavailable: " + "; ".join(self.missing)
 
 
-class EngineUnavailable(RuntimeError):
-    """No engine (or not the named one) can train this job here; the message lists why, per engine."""
+class EngineUnavailable(ValueError):
+    """No engine (or not the named one) can train this job here; the message lists why, per engine.
+
+    A ValueError like every "cannot do what you asked" error of the pack, so the CLI and nodes report it
+    as one message instead of a traceback."""
 
 
 class TrainingEngine(ABC):

@@ -27,8 +27,9 @@ STOP_GRACE_SECONDS = 10
 TQDM = re.compile(r"(?<![\d.])(\d+)/(\d+) \[[^\]]*?(?:loss=([-+0-9.eE]+|nan))?[^\]]*\]")
 
 
-class EngineProcessError(RuntimeError):
-    """The external trainer failed; ``tail`` holds the last lines of its stderr."""
+class EngineProcessError(ValueError):
+    """The external trainer failed; ``tail`` holds the last lines of its stderr (a ValueError so the CLI and
+    nodes show the message and tail, not our traceback)."""
 
     def __init__(self, engine: str, problem: str, tail: list[str]) -> None:
         self.engine, self.problem, self.tail = engine, problem, list(tail)
