@@ -5,6 +5,8 @@ step-0 / final samples.
 
 from __future__ import annotations
 
+import logging
+
 from .spec import Input, NodeResult, NodeSpec, Output
 
 ENGINES = ("auto", "inprocess", "kohya", "mflux")
@@ -42,6 +44,8 @@ SPEC = NodeSpec(
                                  "sd-scripts, mflux on Apple Silicon).", default="auto", options=ENGINES),
         Input("resume", "BOOLEAN", "Continue this LoRA's run from its newest saved state.", default=False),
         Input("overwrite", "BOOLEAN", "Replace an existing LoRA file of the same name.", default=False),
+        Input("sample_steps", "INT", "Denoising steps of the step-0 and final sample images (0: no samples).",
+              default=20, min=0, max=200),
         Input("model", "MODEL", "Optional: the selected checkpoint's MODEL to apply the new LoRA to (saves loading "
                                 "the checkpoint a second time).", optional=True),
         Input("clip", "CLIP", "Optional: the selected checkpoint's CLIP to apply the new LoRA to.", optional=True),
@@ -105,7 +109,7 @@ def _images(paths, placeholder: str):
 
 def execute(ckpt_name: str, dataset_dir: str, lora_name: str, trigger_word: str, rank: int, epochs: int,
             learning_rate: float, batch_size: int, resolution: int, engine: str, resume: bool, overwrite: bool,
-            model=None, clip=None, unique_id=None) -> NodeResult:
+            sample_steps: int = 20, model=None, clip=None, unique_id=None) -> NodeResult:
     import torch
 
     from ..bridge import lora_apply, training
@@ -118,12 +122,13 @@ def execute(ckpt_name: str, dataset_dir: str, lora_name: str, trigger_word: str,
     checkpoint = training.checkpoint_path(ckpt_name)
     family = open_model(checkpoint).family
     config = TrainingConfig.for_family(family, rank=rank, epochs=epochs, learning_rate=learning_rate,
-                                       batch_size=batch_size, resolution=resolution, trigger_word=trigger_word.strip())
+                                       batch_size=batch_size, resolution=resolution, trigger_word=trigger_word.strip(),
+                                       sample_steps=sample_steps)
     job = TrainingJob(training.dataset_path(dataset_dir), checkpoint, lora_name, config, training.lora_output_dir(),
                       default_run_dir(training.run_root(), lora_name), resume=resume, overwrite=overwrite)
     trainer = choose_engine(engine, family)
     with torch.inference_mode(False), torch.enable_grad():
-        result = trainer.train(job, _progress(unique_id), log=lambda message: None)
+        result = trainer.train(job, _progress(unique_id), log=logging.getLogger("lora_lab.trainer").info)
     training.lora_saved(result.lora_path)
     if model is None or clip is None:
         loaded_model, loaded_clip = training.load_checkpoint(ckpt_name)
@@ -133,6 +138,7 @@ def execute(ckpt_name: str, dataset_dir: str, lora_name: str, trigger_word: str,
     listed = training.lora_list_name(result.lora_path)
     text = [f"saved {listed}: {result.steps} steps, final loss {result.final_loss:.4f}" if result.final_loss is not None
             else f"saved {listed}: {result.steps} steps",
+            f"resumed from step {result.resumed_from}" if result.resumed_from is not None else "",
             result.summary.text() if result.summary else "",
             f"applied to {ckpt_name}: {applied.matched_keys} keys matched, {len(applied.unmatched_keys)} unmatched",
             f"run files: {result.run_dir}"]

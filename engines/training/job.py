@@ -42,9 +42,11 @@ class TrainingJob:
     resume: bool = False
     overwrite: bool = False
     processes: int = 1
+    model_configs: Path | None = None  # diffusers configs for a single-file model (default: the shipped ones)
 
     def __post_init__(self) -> None:
         self.dataset, self.model = Path(self.dataset), Path(self.model)
+        self.model_configs = Path(self.model_configs) if self.model_configs else None
         self.output_dir, self.run_dir = Path(self.output_dir), Path(self.run_dir)
         self.name = clean_name(self.name)
         if self.subfolder:

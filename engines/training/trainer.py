@@ -80,7 +80,7 @@ class Trainer:
         return report
 
     def open_model(self) -> None:
-        self.source = open_model(self.job.model)
+        self.source = open_model(self.job.model, self.job.model_configs)
         if self.source.family != self.config.family:
             raise ConfigError(f"family: the settings are for {self.config.family} but {self.job.model.name} is a "
                               f"{self.source.family} model; use TrainingConfig.for_family('{self.source.family}')")
@@ -322,15 +322,21 @@ class Trainer:
         self.log(self.summary.text())
         if self.context.is_main:
             self.config_path = self.config.save(self.job.run_dir)
-        self.build_model()
+        self._timed("loaded the UNet and added LoRA layers", self.build_model)
         self.restore()
-        self.cache_inputs()
+        self._timed("cached latents and text embeddings", self.cache_inputs)
         first = sampling.sample_paths(self.job.run_dir, 0, 1)[0]
         if self.config.sample_steps and not first.exists():
-            self.sample()
+            self._timed("sampled the step-0 baseline", self.sample)
         barrier(self.context)
-        self.train()
-        return self.finish()
+        self._timed(f"trained to step {self.total}", self.train)
+        return self._timed("saved the LoRA, plot and final samples", self.finish)
+
+    def _timed(self, what: str, step):
+        start = time.perf_counter()
+        value = step()
+        self.log(f"{what} in {time.perf_counter() - start:.1f} s")
+        return value
 
     def finish(self) -> TrainingResult:
         if self.context.is_main and (self.config.save_every or self.resumed_from is not None):
