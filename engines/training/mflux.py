@@ -38,8 +38,9 @@ TARGETS = {
 
 
 def lora_targets(model: str, rank: int) -> list[dict]:
+    name = Path(model).name  # a model name, or a local folder named after it
     for prefix, targets in TARGETS.items():
-        if model.startswith(prefix):
+        if name.startswith(prefix):
             return [{"module_path": path, "blocks": {"start": 0, "end": end}, "rank": rank} for path, end in targets]
     raise ValueError(f"mflux: no LoRA target layout known for model '{model}' (known: {', '.join(TARGETS)})")
 
@@ -120,5 +121,7 @@ class MfluxEngine(TrainingEngine):
         with tempfile.TemporaryDirectory(dir=job.run_dir) as temp:
             adapter = extract_adapter(final, Path(temp))
             lora = import_external_lora(adapter, job.lora_path, description, job.overwrite or resume is not None)
+        ignored = sorted({item.subset.name for item in report.items if item.subset.repeats > 1})
+        warnings = [f"mflux has no repeat counts: the repeats of {', '.join(ignored)} were ignored"] if ignored else []
         return TrainingResult(lora, job.run_dir, self.name, steps, steps, summary, outcome.last_loss,
-                              config_path=job.run_dir / "training_config.json")
+                              config_path=job.run_dir / "training_config.json", warnings=warnings)

@@ -24,7 +24,8 @@ from ..progress import Progress
 TAIL_LINES = 40
 MAX_LINE = 2000
 STOP_GRACE_SECONDS = 10
-TQDM = re.compile(r"(?<![\d.])(\d+)/(\d+) \[[^\]]*?(?:loss=([-+0-9.eE]+|nan))?[^\]]*\]")
+TQDM = re.compile(r"(?<![\d.])(\d+)/(\d+) \[([^\]]*)\]")
+LOSS = re.compile(r"loss=([-+0-9.eE]+|nan)")
 
 
 class EngineProcessError(ValueError):
@@ -51,8 +52,9 @@ def parse_tqdm(line: str) -> tuple[int, int, float | None] | None:
     match = TQDM.search(line)
     if not match:
         return None
-    loss = match.group(3)
-    return int(match.group(1)), int(match.group(2)), float(loss) if loss and loss != "nan" else None
+    loss = LOSS.search(match.group(3))
+    value = float(loss.group(1)) if loss and loss.group(1) != "nan" else None
+    return int(match.group(1)), int(match.group(2)), value
 
 
 def _reader(stream, name: str, lines: queue.Queue) -> None:
