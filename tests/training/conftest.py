@@ -20,3 +20,15 @@ def tiny_sdxl(tmp_path_factory):
 @pytest.fixture
 def dataset(tmp_path):
     return make_dataset(tmp_path / "data", count=4, size=64, trigger="lorasks")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Tiny models train faster on one thread, and far faster when other processes share the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("LORA_LAB_THREADS", "1")
+    yield
+    torch.set_num_threads(threads)
