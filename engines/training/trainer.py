@@ -22,6 +22,7 @@ from .export import describe, save_trained_lora
 from .job import RunSummary, TrainingJob, TrainingResult
 from .losslog import PLOT_FILE, LossLog, plot_losses
 from .models import TEXT_ENCODERS, open_model
+from .optim import build_lr_scheduler, build_optimizer
 from .preflight import DatasetError, PreflightReport, preflight, write_missing_captions
 from .schedule import DataOrder, Layout, bucket_size, total_steps
 from .step import Conditioning, DiffusionLoss, draw_noise
@@ -125,8 +126,8 @@ class Trainer:
         self.params = adapters.trainable_parameters(models)
         for param in self.params.values():
             param.data = param.data.float()
-        self.optimizer = _optimizer(config, self.params)
-        self.lr_scheduler = _lr_scheduler(config, self.optimizer, self.total)
+        self.optimizer = build_optimizer(config, self.params)
+        self.lr_scheduler = build_lr_scheduler(config, self.optimizer, self.total)
         self.loss_fn = DiffusionLoss(self.source.noise_scheduler(), *self.source.vae_factors(), config.noise_offset,
                                      self.device, self.dtype)
 
@@ -353,47 +354,3 @@ class Trainer:
         return TrainingResult(lora, self.job.run_dir, ENGINE_NAME, self.step, self.total, self.summary,
                               self.losses[-1] if self.losses else None, list(self.losses), plot, samples,
                               self.resumed_from, getattr(self, "config_path", None))
-
-
-def _adamw(groups, lr):
-    import torch
-
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
-
-
-def _adam(groups, lr):
-    import torch
-
-    return torch.optim.Adam(groups, lr=lr)
-
-
-def _sgd(groups, lr):
-    import torch
-
-    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
-
-
-def _adamw8bit(groups, lr):
-    import bitsandbytes
-
-    return bitsandbytes.optim.AdamW8bit(groups, lr=lr, weight_decay=1e-2)
-
-
-OPTIMIZERS = {"adamw": _adamw, "adam": _adam, "sgd": _sgd, "adamw8bit": _adamw8bit}
-
-
-def _optimizer(config, params: dict):
-    """The configured optimizer over two groups: UNet LoRA at learning_rate, text LoRA at text_encoder_lr."""
-    unet = [p for name, p in params.items() if name.startswith("unet.")]
-    text = [p for name, p in params.items() if not name.startswith("unet.")]
-    groups = [{"params": unet, "lr": config.learning_rate}]
-    if text:
-        groups.append({"params": text, "lr": config.text_encoder_lr or config.learning_rate})
-    return OPTIMIZERS[config.optimizer](groups, config.learning_rate)
-
-
-def _lr_scheduler(config, optimizer, total: int):
-    from diffusers.optimization import get_scheduler
-
-    return get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
-                         num_training_steps=total)
