@@ -95,6 +95,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ddp-steps", type=int, default=20, help="steps of the 2-process equality check")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate reference/ours this many times; "
+                                                                "report medians (the machine is shared and noisy)")
     parser.add_argument("--workdir", help="keep the files here (default: a temporary folder)")
 
 
@@ -120,6 +122,14 @@ def _clocked(workdir: Path, name: str, command: list[str], threads: int) -> dict
     return {"first_step_s": steps[0] - started, "steps_per_s": (len(timed) - 1) / (timed[-1] - timed[0]),
             "peak_rss_mb": usage.ru_maxrss / 1024, "steps": len(steps), "losses": clock["losses"],
             "wall_s": time.time() - started}
+
+
+def _medians(runs: list[dict]) -> dict:
+    """Per figure, the median over repeated runs (losses from the last run: they are identical per seed)."""
+    import statistics
+
+    keys = ("first_step_s", "steps_per_s", "peak_rss_mb", "wall_s")
+    return {key: statistics.median(run[key] for run in runs) for key in keys} | {"losses": runs[-1]["losses"]}
 
 
 def _prepare(workdir: Path) -> tuple[Path, Path, Path]:
@@ -207,17 +217,21 @@ def run(args) -> dict:
         workdir = Path(args.workdir or temp).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         model, ours_data, reference_data = _prepare(workdir)
-        reference = _clocked(workdir, "reference", _reference_command(args, model, reference_data,
-                                                                      workdir / "reference_out"), args.threads)
-        ours = _clocked(workdir, "ours", [*_our_command(args, model, ours_data, workdir, "bench"),
-                                          "--trigger", "lorasks"], args.threads)
+        runs = {"reference": [], "ours": []}
+        for _ in range(args.repeats):
+            runs["reference"].append(_clocked(workdir, "reference", _reference_command(
+                args, model, reference_data, workdir / "reference_out"), args.threads))
+            runs["ours"].append(_clocked(workdir, "ours", [*_our_command(args, model, ours_data, workdir, "bench"),
+                                                           "--trigger", "lorasks"], args.threads))
+        reference, ours = _medians(runs["reference"]), _medians(runs["ours"])
         reference_loss = evaluation_loss(model, workdir / "reference_out" / "pytorch_lora_weights.safetensors",
                                          reference_data)
         our_loss = evaluation_loss(model, workdir / "loras" / "bench.safetensors", reference_data)
         ddp_diff, ddp_summary = _ddp_difference(args, model, ours_data, workdir)
     tail = 20
     return {
-        "steps": args.steps, "threads": args.threads, "load_average_1m": round(os.getloadavg()[0], 2),
+        "steps": args.steps, "threads": args.threads, "repeats": args.repeats,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "steps_per_s_ours": round(ours["steps_per_s"], 2), "steps_per_s_reference": round(reference["steps_per_s"], 2),
         "steps_per_s_ratio": round(ours["steps_per_s"] / reference["steps_per_s"], 3),
         "peak_rss_mb_ours": round(ours["peak_rss_mb"]), "peak_rss_mb_reference": round(reference["peak_rss_mb"]),
