@@ -340,8 +340,8 @@ class Trainer:
         return value
 
     def finish(self) -> TrainingResult:
-        if self.context.is_main and (self.config.save_every or self.resumed_from is not None):
-            self.save_state()
+        if self.context.is_main:
+            self.save_state()  # so a later resume with more epochs/steps continues from the end
         lora = self.export()
         plot = None
         samples = []
