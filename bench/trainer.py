@@ -7,6 +7,9 @@ rank 4 on to_q/k/v/out.0, batch 2, 60 steps, AdamW 1e-4, 2 torch threads, fp32, 
 by ``bench/step_clock.py`` (optimizer-step timestamps + MSE values, the same instrument for both).
 Figures: steps/s over steps 11..60, peak RSS (``wait4``), time from process start to the end of step 1,
 and the final loss of each trained LoRA on one fixed evaluation set (same latents, noise, timesteps).
+Both processes run with ``OMP_WAIT_POLICY=PASSIVE`` (unless set): on a shared 2-core machine, OpenMP's
+default spin-waiting makes 2-thread steps 5-10x slower whenever another process takes a core, which
+buries the difference being measured under noise.
 
 The reference script is not part of this project: pass its path (``--reference``). It needs ``datasets``;
 it imports ``torchvision`` only for ``transforms``, and PyPI's torchvision cannot be installed beside the
@@ -104,6 +107,7 @@ def _clocked(workdir: Path, name: str, command: list[str], threads: int) -> dict
     """Run ``command`` under the step clock in a fresh process; wall-clock start, step times, peak RSS."""
     record = workdir / f"{name}.clock.json"
     env = dict(os.environ, LORA_LAB_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(workdir / "hf_home"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(workdir / "shim"), os.environ.get("PYTHONPATH", "")])))
     started = time.time()
@@ -199,7 +203,7 @@ def _ddp_difference(args, model: Path, data: Path, workdir: Path) -> tuple[float
 
     for name, processes, batch in (("ddp1", 1, 2), ("ddp2", 2, 1)):
         command = [sys.executable, *_our_command(args, model, data, workdir, name, processes, batch, args.ddp_steps)]
-        env = dict(os.environ, LORA_LAB_THREADS="1")
+        env = dict(os.environ, LORA_LAB_THREADS="1", OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
         subprocess.run(command + ["--threads", "1"], check=True, capture_output=True, env=env, cwd=workdir)
     one, two = (load_tensors(workdir / "loras" / f"{name}.safetensors")[0] for name in ("ddp1", "ddp2"))
     summary = json.loads((workdir / "runs" / "ddp2" / "result.json").read_text())["summary"]
