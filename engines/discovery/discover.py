@@ -36,9 +36,9 @@ def _abstain_reason(index: SearchIndex, keywords: dict[str, Keyword], candidates
     if not keywords:
         return "the prompt has no words to match"
     if not candidates:
-        if all(k.generic for k in keywords.values() if k.df):
-            return "only generic words of the prompt occur in LoRA names, triggers or tags; a generic word alone never picks a LoRA"
-        return f"no specific word of the prompt names a LoRA{_family_note(options)}"
+        generic = sorted(k.word for k in keywords.values() if k.generic and k.df)[:5]
+        note = f"; generic words ({', '.join(generic)}) never pick a LoRA on their own" if generic else ""
+        return f"no specific word of the prompt names a LoRA{_family_note(options)}{note}"
     best, relevance = max(selection.below_threshold, key=lambda item: item[1])
     return (f"the best candidate, {best.entry.name}, has relevance {relevance:.2f}, below the threshold "
             f"{options.threshold:.2f}; no LoRA is the safer answer")
@@ -57,7 +57,7 @@ def run_discovery(index: SearchIndex, prompt: str, options: DiscoverOptions, aff
     with index.lock:
         keywords = analyse_keywords(parsed, index)
         allowed = allowed_filter(index, options.family, options.allow_unknown_family, skip)
-        candidates = score_candidates(index, keywords, allowed)
+        candidates = score_candidates(index, keywords, allowed, options.family)
     if affinity is not None and options.use_learning:
         for candidate in candidates:
             candidate.boost = affinity.boost(candidate.hits, candidate.entry.name)

@@ -23,6 +23,9 @@ FIELD_NAMES = ("trigger", "name", "tag", "weak trigger", "description")
 MAX_TEXT_TERMS = 40
 MAX_WEAK_TRIGGERS = 8
 MAX_STORED_EXAMPLES = 3
+# kohya dataset folders are "<repeats>_<instance prompt>"; these instance names are not triggers.
+FOLDER_NOISE = frozenset({"img", "imgs", "image", "images", "data", "dataset", "train", "training", "pics", "photos",
+                          "style", "character", "concept", "reg", "regularization", "sdxl", "sd15", "lora"})
 
 
 @dataclass
@@ -53,10 +56,10 @@ class LibraryEntry:
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     terms: dict[str, int] = field(default_factory=dict)
-    phrases: list[list] = field(default_factory=list)  # [field, [word, ...]] for multi-word triggers/names/tags
+    phrases: list[list] = field(default_factory=list)  # [field, [word, ...]] for every trigger, name, tag
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=True, separators=(",", ":"))
+        return json.dumps(self.__dict__, ensure_ascii=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> LibraryEntry:
@@ -91,7 +94,9 @@ def _header_triggers(metadata: dict[str, str]) -> list[str]:
 
 
 def _tag_frequency(metadata: dict[str, str], warnings: list[str]) -> tuple[list[str], list[str]]:
-    """(most frequent caption tags, dataset folder phrases like "ohwx woman" from "10_ohwx woman")."""
+    """(most frequent caption tags, dataset folder phrases like "ohwx woman" from "10_ohwx woman").
+
+    kohya's DreamBooth-style folders name the instance prompt, which is the trigger people type."""
     raw = metadata.get("ss_tag_frequency", "")
     if not raw:
         return [], []
@@ -100,17 +105,30 @@ def _tag_frequency(metadata: dict[str, str], warnings: list[str]) -> tuple[list[
     except json.JSONDecodeError:
         warnings.append("ss_tag_frequency is not valid JSON; ignored")
         return [], []
-    totals: Counter = Counter()
+    if not isinstance(buckets, dict):
+        return [], []
     folders = []
-    for folder, tags in buckets.items() if isinstance(buckets, dict) else []:
+    for folder in buckets:
         repeats, _, phrase = str(folder).partition("_")
-        if repeats.isdigit() and phrase.strip():
+        if repeats.isdigit() and phrase.strip() and phrase.strip().lower() not in FOLDER_NOISE:
             folders.append(phrase.strip())
-        for tag, count in tags.items() if isinstance(tags, dict) else []:
-            if isinstance(count, (int, float)) and isinstance(tag, str) and tag.strip():
-                totals[tag.strip()] += count
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    return [tag for tag, _ in ranked[:MAX_WEAK_TRIGGERS]], folders
+    return _top_tags([tags for tags in buckets.values() if isinstance(tags, dict)]), folders
+
+
+def _top_tags(buckets: list[dict]) -> list[str]:
+    """The most frequent tags over the dataset folders (a C-level sort: tag sets run to thousands)."""
+    if len(buckets) == 1:
+        totals = buckets[0]
+    else:
+        totals = Counter()
+        for tags in buckets:
+            totals.update({tag: count for tag, count in tags.items() if isinstance(count, (int, float))})
+    try:
+        ranked = sorted(totals, key=totals.get, reverse=True)
+    except TypeError:  # a non-numeric count somewhere: keep only the numeric ones
+        totals = {tag: count for tag, count in totals.items() if isinstance(count, (int, float))}
+        ranked = sorted(totals, key=totals.get, reverse=True)
+    return [tag.strip() for tag in ranked[:MAX_WEAK_TRIGGERS * 2] if isinstance(tag, str) and tag.strip()][:MAX_WEAK_TRIGGERS]
 
 
 def _family(facts: HeaderFacts | None, sidecars: SidecarInfo, stem_tokens: list[str], warnings: list[str]):
@@ -139,7 +157,7 @@ def _add_terms(entry: LibraryEntry, field_code: int, phrases: list[str], splitte
         for token in tokens:
             if field_code < entry.terms.get(token, TEXT + 1):
                 entry.terms[token] = field_code
-        if len(tokens) > 1 and field_code != TEXT and [field_code, tokens] not in entry.phrases:
+        if tokens and field_code != TEXT and [field_code, tokens] not in entry.phrases:
             entry.phrases.append([field_code, tokens])
 
 
@@ -175,8 +193,8 @@ def derive_entry(name: str, path: str, size: int, mtime_ns: int, facts: HeaderFa
         name=name, path=path, size=size, mtime_ns=mtime_ns,
         display_name=next((n for n in sidecars.names + titles if n.strip()), stem).strip(),
         aliases=_dedupe([t for t in titles + sidecars.names[1:] if t.strip()]),
-        triggers=_dedupe(_header_triggers(metadata) + sidecars.triggers),
-        weak_triggers=_dedupe(folder_phrases + sidecars.weak_triggers + top_tags),
+        triggers=_dedupe(_header_triggers(metadata) + sidecars.triggers + folder_phrases),
+        weak_triggers=_dedupe(sidecars.weak_triggers + top_tags),
         tags=_dedupe(sidecars.tags),
         family=family, family_source=source, family_evidence=evidence,
         base_model=label or next(iter(sidecars.base_models), ""),

@@ -115,8 +115,12 @@ class Learner:
         self._signature: tuple | None = None
         self._affinity = Affinity()
 
+    def signature(self) -> tuple:
+        """Changes whenever a pick is added, changed or removed."""
+        return tuple(self.database.read(_SIGNATURE)[0])
+
     def current(self) -> Affinity:
-        signature = tuple(self.database.read(_SIGNATURE)[0])
+        signature = self.signature()
         if signature != self._signature:
             rows = [(row["prompt"], row["loras"], row["selected"]) for row in self.database.read(_ENGAGED_DRAFTS)]
             self._affinity = aggregate(rows)

@@ -24,6 +24,7 @@ from ..lora_format.layouts import OTHER_ADAPTER_MARKERS
 SCAN_MAX_HEADER_BYTES = 16 * 1024 * 1024
 """Headers larger than this are not read by a scan (the file is indexed by name with a warning)."""
 
+ADAPTER_PROBE_CHARS = 16 * 1024
 _DECODER = json.JSONDecoder()
 _METADATA_KEY = '"__metadata__"'
 _SHAPE = r'"\s*:\s*\{[^{}]*?"shape"\s*:\s*\[\s*(\d+)\s*,\s*(\d+)'
@@ -66,7 +67,6 @@ class HeaderFacts:
     metadata: dict[str, str]
     family: FamilyInfo
     rank: int | None
-    tensors: int
     adapter: str
     bytes_read: int
     warnings: list[str] = field(default_factory=list)
@@ -111,10 +111,13 @@ def read_raw_header(path: str | os.PathLike[str], max_header_bytes: int = SCAN_M
     if len(raw) != header_size:
         raise HeaderReadError(f"the header is {header_size:,} bytes but only {len(raw):,} could be read", 8 + len(raw))
     try:
-        text = raw.decode("utf-8").rstrip(" \x00\n\r\t")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise HeaderReadError("the header is not UTF-8 JSON", 8 + len(raw)) from None
-    if not (text.startswith("{") and text.endswith("}")):
+    end = len(text)
+    while end and text[end - 1] in " \x00\n\r\t":  # safetensors pads with spaces; no copy of the text
+        end -= 1
+    if not (text.startswith("{") and end and text[end - 1] == "}"):
         raise HeaderReadError("the header is not a JSON object", 8 + len(raw))
     return RawHeader(file_size, header_size, text, 8 + len(raw))
 
@@ -158,22 +161,46 @@ def _width(pattern: re.Pattern, text: str) -> int | None:
 
 
 def infer_family_from_keys(keys: str) -> FamilyInfo:
-    """The foundation's ``infer_family`` rules applied to the raw tensor table text."""
-    for marker, family in _MARKERS:
-        if marker in keys:
-            return FamilyInfo(family, "inferred", f"UNet/transformer module names contain '{marker}'")
-    has_clip_g = any(key in keys for key in _CLIP_G_KEYS)
-    if any(key in keys for key in _T5_KEYS):
+    """The foundation's ``infer_family`` rules applied to the raw tensor table text.
+
+    The foundation's rules, in an order that costs fewer searches of the ~100-300 KB table (each about
+    50 us): an SD cross-attention key (``attn2.to_k``, found near the start) with context width 768 or
+    2048 settles the family at once. Only SD1.x/SDXL UNets have that key at those widths, so on every
+    real layout this gives the foundation's answer (tests compare both on kohya, PEFT and ComfyUI files
+    of every family); the transformer-marker and text-encoder searches run only for the rest.
+    """
+    width = _width(_CROSS_ATTENTION_DOWN, keys)
+    if width in _CONTEXT_WIDTH:
+        return FamilyInfo(_CONTEXT_WIDTH[width], "inferred", f"cross-attention to_k input width {width}")
+    marker = _marker(keys)
+    if marker:
+        return FamilyInfo(marker[1], "inferred", f"UNet/transformer module names contain '{marker[0]}'")
+    hint = _second_text_encoder_hint(keys)
+    has_clip_g = hint and _has_any(keys, _CLIP_G_KEYS)
+    if hint and _has_any(keys, _T5_KEYS):
         family = "sd3" if has_clip_g else "flux"
         return FamilyInfo(family, "inferred", "a T5 text-encoder LoRA" + (" beside CLIP-G" if has_clip_g else ""))
     if has_clip_g:
         return FamilyInfo("sdxl", "inferred", "a second CLIP (CLIP-G) text-encoder LoRA")
-    width = _width(_CROSS_ATTENTION_DOWN, keys)
-    if width in _CONTEXT_WIDTH:
-        return FamilyInfo(_CONTEXT_WIDTH[width], "inferred", f"cross-attention to_k input width {width}")
-    if not any(key in keys for key in _UNET_KEYS) and _width(_TEXT_Q_DOWN, keys) == 768:
+    if not _has_any(keys, _UNET_KEYS) and _width(_TEXT_Q_DOWN, keys) == 768:
         return FamilyInfo("sd15", "inferred", "only a CLIP-L (width 768) text-encoder LoRA")
     return FamilyInfo("unknown", "unknown", "no family-specific keys or shapes")
+
+
+def _has_any(text: str, needles: tuple[str, ...]) -> bool:
+    return any(needle in text for needle in needles)
+
+
+def _marker(keys: str) -> tuple[str, str] | None:
+    if "single_" not in keys and "double_blocks" not in keys and "joint_blocks" not in keys \
+            and "context_block" not in keys:
+        return None  # four searches instead of five misses for the common SD files
+    return next(((marker, family) for marker, family in _MARKERS if marker in keys), None)
+
+
+def _second_text_encoder_hint(keys: str) -> bool:
+    """Cheap pre-check: could the file hold CLIP-G or T5 keys at all? (three searches instead of eleven)."""
+    return '"lora_te2_' in keys or '"lora_te3_' in keys or '"text_encoder' in keys or "encoder_block" in keys
 
 
 def _rank(metadata: dict[str, str], keys: str) -> int | None:
@@ -198,6 +225,7 @@ def header_facts(raw: RawHeader) -> HeaderFacts:
     metadata = _metadata_strings(value, warnings)
     keys = raw.text[:start] + raw.text[end:] if end else raw.text
     family = declared_family(metadata) or infer_family_from_keys(keys)
-    adapter = next((kind for marker, kind in OTHER_ADAPTER_MARKERS.items() if marker in keys), "lora")
-    return HeaderFacts(raw.file_size, raw.header_size, metadata, family, _rank(metadata, keys),
-                       keys.count('"data_offsets"'), adapter, raw.bytes_read, warnings)
+    head = keys[:ADAPTER_PROBE_CHARS]  # every module of a file has the same adapter type: the first keys tell
+    adapter = next((kind for marker, kind in OTHER_ADAPTER_MARKERS.items() if marker in head), "lora")
+    return HeaderFacts(raw.file_size, raw.header_size, metadata, family, _rank(metadata, keys), adapter,
+                       raw.bytes_read, warnings)

@@ -28,6 +28,7 @@ from .text import words
 
 log = logging.getLogger("lora_lab.discovery")
 SAVE_BATCH = 500
+STALE_AFTER_S = 30.0
 
 
 class LoraLibrary:
@@ -144,6 +145,17 @@ class LoraLibrary:
         self._thread = threading.Thread(target=run, name="lora-lab-library-refresh", daemon=True)
         self._thread.start()
         return True
+
+    def refresh_if_stale(self, max_age_s: float = STALE_AFTER_S) -> bool:
+        """Start a background refresh when none ran yet or the last one finished ``max_age_s`` ago."""
+        last = self.last_report
+        if last is not None and time.time() - (last.started + last.seconds) < max_age_s:
+            return False
+        return self.start_refresh()
+
+    def version(self) -> str:
+        """Changes whenever the index or the learned picks change (a node's cache key)."""
+        return f"{self.index.generation}:{self._learner.signature()}"
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for the first refresh to finish (the node uses this; start-up never does)."""

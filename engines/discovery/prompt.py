@@ -20,7 +20,7 @@ EMPHASIS, DE_EMPHASIS = 1.1, 1 / 1.1
 _LORA_TAG = re.compile(r"<\s*(lora|lyco|locon|hypernet)\s*:\s*([^:<>]+?)\s*(?::\s*([^:<>]*?)\s*)?(?::\s*([^:<>]*?)\s*)?>",
                        re.IGNORECASE)
 _EMBEDDING = re.compile(r"embedding:([^\s,()\[\]<>]+)", re.IGNORECASE)
-_WILDCARD = re.compile(r"__[\w\-/*]+__")
+_WILDCARD = re.compile(r"__[\w\-/*]+?__")
 _EXPLICIT_WEIGHT = re.compile(r":\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*$")
 _CHUNK_BREAK = re.compile(r"[,;\n|{}]|\bBREAK\b|\.(?=\s|$)")
 

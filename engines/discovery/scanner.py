@@ -98,6 +98,8 @@ def walk(roots: list[LibraryRoot]) -> WalkResult:
     result = WalkResult()
     seen_dirs: set[str] = set()
     for root in roots:
+        if not os.path.isdir(root.path):
+            continue  # a configured folder that does not exist (yet): nothing to list
         stack = [root.path]
         while stack:
             directory = stack.pop()

@@ -30,6 +30,8 @@ GENERIC_FACTOR = 0.25
 GENERIC_DF_RATIO = 0.05
 GENERIC_DF_MIN_LIBRARY = 200
 PHRASE_BONUS = 0.75
+COVERAGE_FLOOR = 0.4
+UNKNOWN_FAMILY_FACTOR = 0.7
 RELEVANCE_SCALE = 2.0
 
 
@@ -55,14 +57,15 @@ class Candidate:
     entry: LibraryEntry
     hits: dict[str, Hit] = field(default_factory=dict)
     phrases: list[tuple[tuple[str, ...], int, float]] = field(default_factory=list)  # (words, field, bonus)
-    boost: float = 1.0
+    boost: float = 1.0  # learned from picks: re-orders only (see selection)
+    factor: float = 1.0  # < 1 for an entry whose family is unknown while the model's is known
 
     def score(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
         total = sum(hit.contribution for word, hit in self.hits.items() if word not in exclude)
         for tokens, _, bonus in self.phrases:
             if not set(tokens) <= set(exclude):
                 total += bonus
-        return total
+        return total * self.factor
 
     def relevance(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
         return 1.0 - math.exp(-self.score(exclude) / RELEVANCE_SCALE)
@@ -122,18 +125,59 @@ def _gather(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[
 
 def _phrase_bonuses(candidate: Candidate, keywords: dict[str, Keyword]) -> None:
     for field_code, tokens in candidate.entry.phrases:
-        if all(token in keywords for token in tokens) and any(not keywords[t].generic for t in tokens):
+        if len(tokens) > 1 and all(t in keywords for t in tokens) and any(not keywords[t].generic for t in tokens):
             mean_idf = sum(keywords[t].idf for t in tokens) / len(tokens)
             candidate.phrases.append((tuple(tokens), field_code, FIELD_WEIGHTS[field_code] * PHRASE_BONUS * mean_idf))
 
 
-def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool]) -> list[Candidate]:
-    """Every grounded candidate (at least one specific word), scored; not yet thresholded or ranked."""
+def _idf_lookup(index: SearchIndex, keywords: dict[str, Keyword]) -> Callable[[str], float]:
+    """idf of any word, generic words discounted like their hits (a phrase's generic words matter less)."""
+    norm = math.log(1 + max(1, len(index)))
+    cache = {w: k.idf * (GENERIC_FACTOR if k.generic else 1.0) for w, k in keywords.items()}
+
+    def idf(word: str) -> float:
+        value = cache.get(word)
+        if value is None:
+            df = len(index.postings.get(word, ())) or 1
+            value = math.log(1 + max(1, len(index)) / df) / norm * (GENERIC_FACTOR if is_generic(word) else 1.0)
+            cache[word] = value
+        return value
+
+    return idf
+
+
+def _apply_coverage(candidate: Candidate, keywords: dict[str, Keyword], idf: Callable[[str], float]) -> None:
+    """Scale each hit by how much of its best phrase (in the hit's field) the prompt covers.
+
+    "floating" in a prompt covers half of the name "floating islands": the hit keeps
+    ``COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage`` of its weight, where coverage is idf-weighted.
+    """
+    for hit in candidate.hits.values():
+        best = 0.0
+        for field_code, tokens in candidate.entry.phrases:
+            if field_code == hit.field and hit.word in tokens:
+                total = sum(idf(t) for t in tokens) or 1.0
+                best = max(best, sum(idf(t) for t in tokens if t in keywords) / total)
+        if best:
+            hit.contribution *= COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * best
+
+
+def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool],
+                     family: str = "unknown") -> list[Candidate]:
+    """Every grounded candidate (at least one specific word), scored; not yet thresholded or ranked.
+
+    When unknown-family entries are allowed for a known model family (names-only mode), they score
+    ``UNKNOWN_FAMILY_FACTOR`` of what they would: a LoRA known to fit ranks first.
+    """
     candidates = _gather(index, keywords, allowed)
+    idf = _idf_lookup(index, keywords)
     grounded = []
     for candidate in candidates.values():
         if candidate.specific_words(keywords):
+            _apply_coverage(candidate, keywords, idf)
             _phrase_bonuses(candidate, keywords)
+            if family != "unknown" and candidate.entry.family == "unknown":
+                candidate.factor = UNKNOWN_FAMILY_FACTOR
             grounded.append(candidate)
     return grounded
 

@@ -21,6 +21,7 @@ class SearchIndex:
         self._by_path: dict[str, int] = {}
         self._by_name: dict[str, int] = {}
         self._next_id = 0
+        self.generation = 0  # bumped by every change
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -29,6 +30,7 @@ class SearchIndex:
         """Add or replace (same path) an entry; returns its id. A name listed twice keeps the first root's file."""
         with self.lock:
             self.remove(entry.path)
+            self.generation += 1
             entry_id = self._next_id
             self._next_id += 1
             self.entries[entry_id] = entry
@@ -49,6 +51,7 @@ class SearchIndex:
             if entry_id is None:
                 return None
             entry = self.entries.pop(entry_id)
+            self.generation += 1
             if self._by_name.get(entry.name) == entry_id:
                 del self._by_name[entry.name]
                 replacement = next((i for i, e in self.entries.items() if e.name == entry.name), None)

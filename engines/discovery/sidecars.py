@@ -59,7 +59,7 @@ class SidecarInfo:
 class SidecarFormat:
     name: str
     file_name: Callable[[str], str]  # model file name -> sidecar file name
-    parse: Callable[[dict, SidecarInfo], None]
+    parse: Callable[[dict, SidecarInfo], bool | None]  # False: not this format after all
 
 
 def _stem(file_name: str) -> str:
@@ -164,15 +164,16 @@ def _rgthree(record: dict, info: SidecarInfo) -> None:
 A1111_KEYS = ("activation text", "preferred weight", "sd version", "description", "negative text", "notes")
 
 
-def _a1111(record: dict, info: SidecarInfo) -> None:
+def _a1111(record: dict, info: SidecarInfo) -> bool:
     if not any(key in record for key in A1111_KEYS):
-        return  # some other tool's JSON that happens to share the name
+        return False  # some other tool's JSON that happens to share the name
     info.triggers += _split_triggers(_strings(record.get("activation text")))
     info.base_models += _strings(record.get("sd version"))
     info.descriptions += [d for d in (_plain(record.get("description")), _plain(record.get("notes"))) if d]
     weight = _number(record.get("preferred weight"))
     if weight:  # 0 means "not set" in A1111's editor
         _strength(weight - 0.1, weight + 0.1, info, "A1111 json")
+    return True
 
 
 SIDECAR_FORMATS = (
@@ -219,8 +220,10 @@ def read_sidecars(directory: str, file_name: str, present: set[str]) -> SidecarI
         if record is None:
             continue
         try:
-            fmt.parse(record, info)
+            recognised = fmt.parse(record, info) is not False
         except (AttributeError, TypeError, ValueError) as exc:  # a field of an unexpected type deep inside
             info.warnings.append(f"{name}: unexpected structure ({exc}); partly ignored")
-        info.sources.append(fmt.name)
+            recognised = True
+        if recognised:
+            info.sources.append(fmt.name)
     return info

@@ -7,6 +7,7 @@ splitting (camelCase, digits, version tags) by :func:`name_words`.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -21,6 +22,7 @@ _PLURAL_RULES = (("ies", "y", 5), ("ches", "ch", 5), ("shes", "sh", 5), ("xes", 
 MAX_WORD_CHARS = 40
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fold(word: str) -> str:
     """Simple plural folding: "cats" -> "cat", "puppies" -> "puppy", "glasses" -> "glass"; "dress" stays."""
     for suffix, replacement, min_length in _PLURAL_RULES:
@@ -35,13 +37,41 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+# Anchored at a word start and possessive: no backtracking on very long words (linear in the text).
+_HYPHENATED = re.compile(r"(?<![^\W_])[^\W_]++(?:-[^\W_]++)+", re.UNICODE)
+
+
 def words(text: str) -> list[str]:
-    """Folded words of ``text`` without stop words (keeps order, keeps duplicates)."""
+    """Folded words of ``text`` without stop words (keeps order, keeps duplicates).
+
+    A hyphenated compound also yields its joined form ("ukiyo-e" -> "ukiyo", "ukiyoe"; "spider-man" ->
+    "spider", "man", "spiderman"), since file names and tags write it either way. Short strings (tags,
+    triggers: the same few thousand across a library) are memoised.
+    """
+    if len(text) <= _MEMO_CHARS:
+        return list(_short_words(text))
+    return _words(text)
+
+
+_MEMO_CHARS = 80
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _short_words(text: str) -> tuple[str, ...]:
+    return tuple(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    text = _normalise(text)
     out = []
-    for raw in _WORD.findall(_normalise(text)):
+    for raw in _WORD.findall(text):
         if len(raw) < 2 or len(raw) > MAX_WORD_CHARS or raw in STOP_WORDS:
             continue
         out.append(fold(raw))
+    for compound in _HYPHENATED.findall(text):
+        joined = compound.replace("-", "")
+        if len(joined) <= MAX_WORD_CHARS:
+            out.append(fold(joined))
     return out
 
 
@@ -88,8 +118,12 @@ def raw_name_tokens(name: str) -> list[str]:
     return out
 
 
+_FOLDED_GENERIC = frozenset(fold(word) for word in GENERIC_WORDS)
+
+
 def is_generic(word: str) -> bool:
-    return word in GENERIC_WORDS
+    """Is a folded word one that must never pick a LoRA on its own?"""
+    return word in _FOLDED_GENERIC
 
 
 def phrase_key(text: str) -> str:

@@ -32,7 +32,8 @@ male portrait face body full shot upper close closeup looking viewer smile stand
 simple scene scenery landscape outdoors indoors day night sky good great perfect extremely highly super
 color colors colorful colour vibrant white black red blue green yellow orange purple pink brown grey gray
 dark bright soft hair eyes skin long short big small large new old young adult front side view angle
-depth field bokeh 3d 2d anime manga cartoon comic animation
+depth field bokeh 3d 2d anime manga cartoon comic animation aesthetic sci fi scifi score up newest
+fantasy retro vintage modern futuristic
 """.split())
 
 NAME_NOISE = frozenset("""
