@@ -127,8 +127,6 @@ def _bytes_check(root: Path, lengths: dict[str, int]) -> dict:
 
 
 def _scale(work: Path, pool, prompts, files: int, workers: int, seed: int) -> dict:
-    from ..bench.discovery_library import civitai_record, write_header_file
-    from ..bench.discovery_library import Sidecars, write_sidecars
     from ..engines.discovery import DiscoverOptions
 
     loras = pool + filler_loras(max(0, files - len(pool)), seed)
@@ -150,14 +148,7 @@ def _scale(work: Path, pool, prompts, files: int, workers: int, seed: int) -> di
     warm_report = warm.refresh()
     out["warm_start_s"] = round(time.perf_counter() - start, 3)
     out["warm_files_read_again"] = warm_report.read
-    new = root / "set_000" / "new_arrival_style_XL.safetensors"
-    write_header_file(new, "sdxl_full", 16, {"ss_output_name": "new arrival style", "ss_base_model_version": "sdxl_base_v1-0"})
-    write_sidecars(new, Sidecars(civitai=civitai_record("New Arrival Style", "SDXL 1.0", ["nwarrvl style"], ["style"], [])))
-    start = time.perf_counter()
-    warm.upsert(new)
-    out["add_one_ms"] = round((time.perf_counter() - start) * 1000, 2)
-    found = warm.discover("a house, nwarrvl style", DiscoverOptions(family="sdxl")).picks
-    out["added_file_found"] = bool(found) and found[0].name.endswith("new_arrival_style_XL.safetensors")
+    out.update(_add_one(warm, root))
     out.update(_queries(warm, prompts))
     by_name = _names_map(lengths, loras)
     test = split(prompts, "test")
@@ -168,6 +159,22 @@ def _scale(work: Path, pool, prompts, files: int, workers: int, seed: int) -> di
     out["reference_inspect_library_s"] = round(reference_ms * len(lengths) / 1000, 1)
     out["cold_index_speedup_vs_inspect"] = round(reference_ms * len(lengths) / 1000 / report.seconds, 2)
     return out
+
+
+def _add_one(library, root: Path) -> dict:
+    """Register one new SDXL LoRA (a ~350 KB header and a Civitai sidecar) the way a trainer would."""
+    from ..engines.discovery import DiscoverOptions
+    from .discovery_library import Sidecars, civitai_record, write_header_file, write_sidecars
+
+    new = root / "set_000" / "new_arrival_style_XL.safetensors"
+    write_header_file(new, "sdxl_full", 16, {"ss_output_name": "new arrival style", "ss_base_model_version": "sdxl_base_v1-0"})
+    write_sidecars(new, Sidecars(civitai=civitai_record("New Arrival Style", "SDXL 1.0", ["nwarrvl style"], ["style"], [])))
+    start = time.perf_counter()
+    library.upsert(new)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    found = library.discover("a house, nwarrvl style", DiscoverOptions(family="sdxl")).picks
+    return {"add_one_ms": round(elapsed_ms, 2),
+            "added_file_found": bool(found) and found[0].name.endswith("new_arrival_style_XL.safetensors")}
 
 
 def _queries(library, prompts) -> dict:
