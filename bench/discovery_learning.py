@@ -50,8 +50,8 @@ def _record(database: Database, prompt: str, variants: list[list[str]], chosen: 
         conn.execute("INSERT INTO batches(id, prompt, mode, created) VALUES (?, ?, 'explore', ?)", (batch, prompt, time.time()))
         for index, names in enumerate(variants):
             loras = json.dumps([{"name": name, "strength": 0.7} for name in names])
-            conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras) VALUES (?, ?, ?, 'sim.safetensors', ?)",
-                         (f"{batch}-{index}", batch, index, loras))
+            conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras, image_filename) "
+                         "VALUES (?, ?, ?, 'sim.safetensors', ?, ?)", (f"{batch}-{index}", batch, index, loras, f"{batch}-{index}.png"))
             conn.execute("INSERT INTO picks(draft_id, selected, picked_at) VALUES (?, ?, ?)",
                          (f"{batch}-{index}", int(index == chosen), time.time()))
 

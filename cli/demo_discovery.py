@@ -42,8 +42,8 @@ def _pick(database, prompt: str, result, chosen: str) -> None:
         for index, variant in enumerate(result.variants):
             draft = f"{batch}-{index}"
             loras = json.dumps([{"name": p.name, "strength": p.strength} for p in variant.picks])
-            conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras) VALUES (?, ?, ?, 'demo.safetensors', ?)",
-                         (draft, batch, index, loras))
+            conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras, image_filename) "
+                         "VALUES (?, ?, ?, 'demo.safetensors', ?, ?)", (draft, batch, index, loras, f"{draft}.png"))
             picked = any(p.name == chosen for p in variant.picks)
             conn.execute("INSERT INTO picks(draft_id, selected, picked_at) VALUES (?, ?, ?)", (draft, int(picked), time.time()))
 

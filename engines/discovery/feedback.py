@@ -1,10 +1,11 @@
 """Learning from picks: per (keyword, LoRA) pick rates from the pack's generation store, as ranking boosts.
 
 The generation store (``engines/store/generations.py``, shared with CheckpointExplorer) records batches
-(with their prompt), drafts (with the LoRAs that made them) and picks. A batch the user reacted to (at
-least one ``picks`` row) counts every one of its drafts as shown; a draft is picked when its pick row
-says ``selected = 1``. For each prompt word and each LoRA of a draft we count shown and picked, and keep
-those aggregates in ``discovery_affinity``.
+(with their prompt), drafts (with the LoRAs that made them and, once rendered, their image) and picks.
+As CheckpointExplorer counts them, a draft was shown when it has an image; in a batch the user reacted to
+(at least one ``picks`` row) every shown draft counts as an exposure, and a draft is picked when its pick
+row says ``selected = 1``. For each prompt word and each LoRA of a shown draft we count shown and picked,
+and keep those aggregates in ``discovery_affinity``.
 
 The boost of a LoRA for a prompt is the geometric mean, over the words the LoRA matched, of the lift of
 its Beta posterior pick rate over the store's overall pick rate, clamped to ``BOOST_RANGE``. It only
@@ -34,7 +35,8 @@ SELECT b.prompt AS prompt, d.loras AS loras, COALESCE(p.selected, 0) AS selected
 FROM drafts d
 JOIN batches b ON b.id = d.batch_id
 LEFT JOIN picks p ON p.draft_id = d.id
-WHERE d.batch_id IN (SELECT d2.batch_id FROM drafts d2 JOIN picks p2 ON p2.draft_id = d2.id)
+WHERE d.image_filename != ''
+  AND d.batch_id IN (SELECT d2.batch_id FROM drafts d2 JOIN picks p2 ON p2.draft_id = d2.id)
 """
 _SIGNATURE = "SELECT COUNT(*), COALESCE(MAX(picked_at), 0), COALESCE(SUM(selected), 0) FROM picks"
 

@@ -18,8 +18,10 @@ def insert_batch(database, batch: str, prompt: str, drafts: list[list[str]], pic
     with database.transaction() as conn:
         conn.execute("INSERT INTO batches(id, prompt, mode, created) VALUES (?, ?, 'explore', ?)", (batch, prompt, time.time()))
         for index, loras in enumerate(drafts):
-            conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras) VALUES (?, ?, ?, 'c.safetensors', ?)",
-                         (f"{batch}/{index}", batch, index, json.dumps([{"name": n, "strength": 0.7} for n in loras])))
+            conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras, image_filename) "
+                         "VALUES (?, ?, ?, 'c.safetensors', ?, ?)",
+                         (f"{batch}/{index}", batch, index, json.dumps([{"name": n, "strength": 0.7} for n in loras]),
+                          f"{batch}_{index}.png"))
         for index in picked or []:
             conn.execute("INSERT INTO picks(draft_id, selected, picked_at) VALUES (?, 1, ?)", (f"{batch}/{index}", time.time()))
 
@@ -67,7 +69,10 @@ def test_batches_without_any_pick_and_bad_rows_are_ignored(lib):
     insert_batch(database, "ignored", "ink wash", [["inkA.safetensors"], ["inkB.safetensors"]], None)
     with database.transaction() as conn:
         conn.execute("INSERT INTO batches(id, prompt, mode, created) VALUES ('bad', 'ink wash', 'quick', 0)")
-        conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras) VALUES ('bad/0', 'bad', 0, 'c', 'not json')")
+        conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras, image_filename) "
+                     "VALUES ('bad/0', 'bad', 0, 'c', 'not json', 'x.png')")
+        conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, loras) "
+                     "VALUES ('bad/1', 'bad', 1, 'c', '[{\"name\": \"inkA.safetensors\"}]')")  # never rendered: not shown
         conn.execute("INSERT INTO picks(draft_id, selected, picked_at) VALUES ('bad/0', 1, 0)")
     affinity = Learner(database).current()
     assert affinity.counts == {} and affinity.base_rate == 1.0
