@@ -9,4 +9,5 @@ from __future__ import annotations
 BENCHMARKS = {
     "lora-format": "lora_format",
     "discovery": "discovery",
+    "discovery-semantic": "discovery_semantic",
 }

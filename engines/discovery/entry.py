@@ -23,6 +23,8 @@ FIELD_NAMES = ("trigger", "name", "tag", "weak trigger", "description")
 MAX_TEXT_TERMS = 40
 MAX_WEAK_TRIGGERS = 8
 MAX_STORED_EXAMPLES = 3
+MAX_EXAMPLE_CHARS = 300  # stored per example prompt (the index keeps their words, the report a glimpse)
+MAX_DESCRIPTION_CHARS = 600
 # kohya dataset folders are "<repeats>_<instance prompt>"; these instance names are not triggers.
 FOLDER_NOISE = frozenset({"img", "imgs", "image", "images", "data", "dataset", "train", "training", "pics", "photos",
                           "style", "character", "concept", "reg", "regularization", "sdxl", "sd15", "lora"})
@@ -200,8 +202,8 @@ def derive_entry(name: str, path: str, size: int, mtime_ns: int, facts: HeaderFa
         base_model=label or next(iter(sidecars.base_models), ""),
         rank=facts.rank if facts else None,
         strength=[sidecars.strength.low, sidecars.strength.high] if sidecars.strength else None,
-        examples=sidecars.examples[:MAX_STORED_EXAMPLES],
-        description=" ".join(sidecars.descriptions)[:1000],
+        examples=[example[:MAX_EXAMPLE_CHARS] for example in sidecars.examples[:MAX_STORED_EXAMPLES]],
+        description=" ".join(sidecars.descriptions)[:MAX_DESCRIPTION_CHARS],
         adapter=facts.adapter if facts else "lora",
         excluded=sidecars.excluded,
         header_bytes=facts.bytes_read if facts else 0,

@@ -176,10 +176,9 @@ class LoraLibrary:
         root = self._root_of(path)
         directory, file_name = os.path.split(path)
         walked = WalkResult()
-        items = list_directory(directory, walked) or []
-        siblings = frozenset(item.name for item in items)
-        item = next((i for i in items if i.name == file_name), None)
-        found = found_file(root.path, directory, item, siblings, walked) if item is not None else None
+        listing = {item.name: item for item in list_directory(directory, walked) or []}
+        item = listing.get(file_name)
+        found = found_file(root.path, directory, item, listing, frozenset(listing), walked) if item is not None else None
         if found is None:
             raise FileNotFoundError(walked.skipped[0][1] if walked.skipped else f"'{path}' is not a file")
         entry = index_file(found)

@@ -56,12 +56,12 @@ class WalkResult:
     directories: int = 0
 
 
-def _sidecar_signature(directory: str, file_name: str, siblings: frozenset[str]) -> str:
+def _sidecar_signature(file_name: str, listing: dict[str, os.DirEntry]) -> str:
     parts = []
     for name in sidecar_names(file_name):
-        if name in siblings:
+        if name in listing:
             try:
-                info = os.stat(os.path.join(directory, name))
+                info = listing[name].stat()
                 parts.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
             except OSError:
                 continue
@@ -80,7 +80,9 @@ def list_directory(directory: str, result: WalkResult) -> list[os.DirEntry] | No
     return None
 
 
-def found_file(root: str, directory: str, item: os.DirEntry, siblings: frozenset[str], result: WalkResult) -> FoundFile | None:
+def found_file(root: str, directory: str, item: os.DirEntry, listing: dict[str, os.DirEntry],
+               siblings: frozenset[str], result: WalkResult) -> FoundFile | None:
+    """The file's identity (size, mtime, sidecars) from its folder listing; None if it is not a regular file."""
     try:
         info = item.stat()
     except OSError as exc:
@@ -88,8 +90,8 @@ def found_file(root: str, directory: str, item: os.DirEntry, siblings: frozenset
         return None
     if not stat_module.S_ISREG(info.st_mode):
         return None
-    relative = os.path.relpath(item.path, root).replace(os.sep, "/")
-    key = FileKey(info.st_size, info.st_mtime_ns, _sidecar_signature(directory, item.name, siblings))
+    relative = item.path[len(root):].lstrip(os.sep).replace(os.sep, "/")
+    key = FileKey(info.st_size, info.st_mtime_ns, _sidecar_signature(item.name, listing))
     return FoundFile(root, directory, relative, item.name, key, siblings)
 
 
@@ -111,7 +113,8 @@ def walk(roots: list[LibraryRoot]) -> WalkResult:
             if items is None:
                 continue
             result.directories += 1
-            siblings = frozenset(item.name for item in items)
+            listing = {item.name: item for item in items}
+            siblings = frozenset(listing)
             for item in sorted(items, key=lambda i: i.name):
                 if item.name.startswith("."):
                     continue
@@ -122,7 +125,7 @@ def walk(roots: list[LibraryRoot]) -> WalkResult:
                 if is_dir:
                     stack.append(item.path)
                 elif item.name.lower().endswith(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES):
-                    found = found_file(root.path, directory, item, siblings, result)
+                    found = found_file(root.path, directory, item, listing, siblings, result)
                     if found is not None:
                         result.files.append(found)
     return result
