@@ -142,11 +142,12 @@ def _scale(work: Path, pool, prompts, files: int, workers: int, seed: int) -> di
     out["max_bytes_read_over_header"] = max(over)
     out.update(_bytes_check(root, lengths))
     start = time.perf_counter()
+    _library(root, work / "scale.sqlite", workers).load()
+    out["warm_load_s"] = round(time.perf_counter() - start, 3)  # stored index queryable
+    start = time.perf_counter()
     warm = _library(root, work / "scale.sqlite", workers)
-    warm.load()
-    out["warm_load_s"] = round(time.perf_counter() - start, 3)
     warm_report = warm.refresh()
-    out["warm_start_s"] = round(time.perf_counter() - start, 3)
+    out["warm_start_s"] = round(time.perf_counter() - start, 3)  # ... and every file stat'ed against it
     out["warm_files_read_again"] = warm_report.read
     out.update(_add_one(warm, root))
     out.update(_queries(warm, prompts))

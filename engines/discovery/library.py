@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from ..progress import Progress, no_progress
 from ..store import Database
@@ -89,9 +90,11 @@ class LoraLibrary:
 
     def _refresh(self, progress: Progress) -> ScanReport:
         start = time.perf_counter()
-        self._load()
         roots = self.roots()
-        walked = walk(roots)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lora-lab-walk") as pool:
+            walking = pool.submit(walk, roots)  # stat calls release the GIL: overlap them with loading the index
+            self._load()
+            walked = walking.result()
         report = ScanReport(roots=[r.path for r in roots], directories=walked.directories, files=len(walked.files),
                             skipped=list(walked.skipped))
         changed = [f for f in walked.files if self._keys.get(f.path) != f.key or self.index.by_path(f.path) is None]
@@ -188,9 +191,10 @@ class LoraLibrary:
 
     def forget(self, path: str | os.PathLike[str]) -> bool:
         path = os.path.abspath(os.fspath(path))
-        removed = self.index.remove(path) is not None
-        self._keys.pop(path, None)
-        self._store.delete([path])
+        with self._refresh_lock:
+            removed = self.index.remove(path) is not None
+            self._keys.pop(path, None)
+            self._store.delete([path])
         return removed
 
     # -- queries --------------------------------------------------------------------------------------------
