@@ -60,7 +60,8 @@ def run(workdir: Path) -> dict:
     picks = {}
     for prompt in PROMPTS:
         result = library.discover(prompt, DiscoverOptions(family="sd15"))
-        picks[prompt] = [f"{p.name}@{p.strength:g}" for p in result.picks] or [f"none ({result.abstained_reason[:60]})"]
+        reason = result.abstained_reason.split(";")[0]
+        picks[prompt] = [f"{p.name}@{p.strength:g}" for p in result.picks] or [f"none: {reason}"]
     prompt = "watercolor portrait of a fox"
     before = library.discover(prompt, DiscoverOptions(family="sd15", variations=2, seed=1))
     for _ in range(3):
