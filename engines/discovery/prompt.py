@@ -2,8 +2,9 @@
 
 Handles ``(word:1.2)``, ``((word))``, ``[word]``, escaped ``\\(`` ``\\)``, ``BREAK``, ``embedding:name``,
 ``<lora:name:w[:clip_w]>`` (and ``<lyco:...>``), ``{a|b}`` alternatives and ``__wildcard__`` names.
-Keywords are the folded, stop-word-free words of each comma-separated chunk plus the bigrams inside a
-chunk. The parse is linear in the prompt's length and the prompt is capped, so any input returns quickly.
+Keywords are the folded, stop-word-free words of each comma-separated chunk (multi-word triggers are
+matched against them as phrases by the scorer). The parse is linear in the prompt's length and the
+prompt is capped, so any input returns quickly.
 """
 
 from __future__ import annotations
@@ -51,9 +52,6 @@ class ParsedPrompt:
             for word, weight in chunk:
                 out[word] = max(weight, out.get(word, 0.0))
         return out
-
-    def bigrams(self) -> set[str]:
-        return {f"{a[0]} {b[0]}" for chunk in self.chunks for a, b in zip(chunk, chunk[1:])}
 
 
 def _float(value: str | None, default: float) -> float:
