@@ -13,6 +13,7 @@ import os
 
 from .entry import LibraryEntry, index_terms
 from .families import family_from_name
+from .scanner import PICKLE_SUFFIXES
 from .search_index import SearchIndex
 from .text import raw_name_tokens
 
@@ -55,7 +56,7 @@ def names_only_entry(name: str) -> LibraryEntry:
     entry = LibraryEntry(name=name, path=name, display_name=stem, family=hinted or "unknown",
                          family_source="name" if hinted else "unknown",
                          family_evidence="the file name" if hinted else "names only",
-                         format="pickle" if name.lower().endswith((".ckpt", ".pt", ".pth", ".bin")) else "safetensors")
+                         format="pickle" if name.lower().endswith(PICKLE_SUFFIXES) else "safetensors")
     index_terms(entry)
     return entry
 

@@ -22,8 +22,9 @@ from .sidecars import SidecarInfo, read_sidecars, sidecar_names
 from .store import FileKey
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl")  # the rest of what LoraLoader lists
 MAX_SKIPPED_LISTED = 50
+EXCLUDED_DIRS = frozenset({".git"})  # as ComfyUI's folder listing
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,13 @@ def walk(roots: list[LibraryRoot]) -> WalkResult:
             listing = {item.name: item for item in items}
             siblings = frozenset(listing)
             for item in sorted(items, key=lambda i: i.name):
-                if item.name.startswith("."):
-                    continue
                 try:
                     is_dir = item.is_dir()
                 except OSError:
                     continue
                 if is_dir:
-                    stack.append(item.path)
+                    if item.name not in EXCLUDED_DIRS:
+                        stack.append(item.path)
                 elif item.name.lower().endswith(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES):
                     found = found_file(root.path, directory, item, listing, siblings, result)
                     if found is not None:
