@@ -22,6 +22,7 @@ from .entry import FIELD_NAMES, NAME, TAG, TRIGGER, WEAK, LibraryEntry
 from .families import compatible
 from .prompt import ParsedPrompt
 from .search_index import SearchIndex
+from .commonness import is_common
 from .text import is_generic, name_words, words
 
 FIELD_WEIGHTS = (3.0, 2.0, 1.2, 0.8, 0.4)  # trigger, name, tag, weak trigger, description/examples
@@ -32,6 +33,7 @@ GENERIC_DF_MIN_LIBRARY = 200
 PHRASE_BONUS = 0.75
 COVERAGE_FLOOR = 0.4
 UNKNOWN_FAMILY_FACTOR = 0.7
+FULL_COVERAGE = 0.999
 RELEVANCE_SCALE = 2.0
 
 
@@ -42,6 +44,7 @@ class Keyword:
     df: int
     idf: float  # normalised to (0, 1]
     generic: str  # "" when specific, else why it is generic
+    common: bool = False  # a common English word (see commonness): partial phrase matches are no evidence
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Hit:
     word: str
     field: int
     contribution: float
+    partial: bool = False  # the word matched only part of its phrase (set by the coverage step)
 
 
 @dataclass
@@ -71,7 +75,10 @@ class Candidate:
         return 1.0 - math.exp(-self.score(exclude) / RELEVANCE_SCALE)
 
     def specific_words(self, keywords: dict[str, Keyword]) -> set[str]:
-        return {w for w in self.hits if not keywords[w].generic and self.hits[w].field <= WEAK}
+        """Words that are evidence: not generic, in a trigger/name/tag/weak trigger, and not a common word
+        matching only part of its phrase."""
+        return {w for w, hit in self.hits.items()
+                if not keywords[w].generic and hit.field <= WEAK and not (hit.partial and keywords[w].common)}
 
     def claims(self, keywords: dict[str, Keyword]) -> set[str]:
         """The prompt words this entry stands for once picked (weak-trigger words only if nothing stronger)."""
@@ -91,7 +98,7 @@ def analyse_keywords(parsed: ParsedPrompt, index: SearchIndex) -> dict[str, Keyw
         if not generic and total >= GENERIC_DF_MIN_LIBRARY and df > GENERIC_DF_RATIO * total:
             generic = f"in {df / total:.0%} of the library"
         idf = math.log(1 + total / df) / norm if df else 0.0
-        out[word] = Keyword(word, emphasis, df, idf, generic)
+        out[word] = Keyword(word, emphasis, df, idf, generic, is_common(word))
     return out
 
 
@@ -160,6 +167,7 @@ def _apply_coverage(candidate: Candidate, keywords: dict[str, Keyword], idf: Cal
                 best = max(best, sum(idf(t) for t in tokens if t in keywords) / total)
         if best:
             hit.contribution *= COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * best
+            hit.partial = best < FULL_COVERAGE
 
 
 def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool],
@@ -173,8 +181,8 @@ def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: 
     idf = _idf_lookup(index, keywords)
     grounded = []
     for candidate in candidates.values():
+        _apply_coverage(candidate, keywords, idf)
         if candidate.specific_words(keywords):
-            _apply_coverage(candidate, keywords, idf)
             _phrase_bonuses(candidate, keywords)
             if family != "unknown" and candidate.entry.family == "unknown":
                 candidate.factor = UNKNOWN_FAMILY_FACTOR
@@ -210,8 +218,10 @@ def explain(candidate: Candidate, keywords: dict[str, Keyword]) -> list[str]:
     reasons = []
     for hit in sorted(candidate.hits.values(), key=lambda h: -h.contribution):
         where = _source_text(candidate.entry, hit.word, hit.field)
-        generic = f" (generic: {keywords[hit.word].generic})" if keywords[hit.word].generic else ""
-        reasons.append(f"'{hit.word}' in {FIELD_NAMES[hit.field]} {where}{generic} +{hit.contribution:.2f}")
+        note = f" (generic: {keywords[hit.word].generic})" if keywords[hit.word].generic else ""
+        if hit.partial and keywords[hit.word].common and not note:
+            note = " (a common word, part of the phrase: supporting only)"
+        reasons.append(f"'{hit.word}' in {FIELD_NAMES[hit.field]} {where}{note} +{hit.contribution:.2f}")
     for tokens, field_code, bonus in candidate.phrases:
         reasons.append(f"whole {FIELD_NAMES[field_code]} '{' '.join(tokens)}' in the prompt +{bonus:.2f}")
     if candidate.boost != 1.0:

@@ -45,6 +45,8 @@ def select(candidates: list[Candidate], keywords: dict[str, Keyword], max_loras:
             below.append((candidate, relevance))
             continue
         claims = candidate.claims(keywords)
+        if not claims:
+            continue  # no word of its own (only supporting ones): never picked
         if not claims - covered:
             owner = max(choices, key=lambda c: len(claims & set(c.concept)))
             owner.alternatives.append((candidate, relevance))

@@ -58,7 +58,7 @@ class SidecarInfo:
 @dataclass(frozen=True)
 class SidecarFormat:
     name: str
-    file_name: Callable[[str], str]  # model file name -> sidecar file name
+    file_name: Callable[[str, str], str]  # (model file name, its stem) -> sidecar file name
     parse: Callable[[dict, SidecarInfo], bool | None]  # False: not this format after all
 
 
@@ -177,15 +177,16 @@ def _a1111(record: dict, info: SidecarInfo) -> bool:
 
 
 SIDECAR_FORMATS = (
-    SidecarFormat("lora_manager", lambda name: _stem(name) + ".metadata.json", _lora_manager),
-    SidecarFormat("civitai", lambda name: _stem(name) + ".civitai.info", _civitai_record),
-    SidecarFormat("rgthree", lambda name: name + ".rgthree-info.json", _rgthree),
-    SidecarFormat("a1111", lambda name: _stem(name) + ".json", _a1111),
+    SidecarFormat("lora_manager", lambda name, stem: stem + ".metadata.json", _lora_manager),
+    SidecarFormat("civitai", lambda name, stem: stem + ".civitai.info", _civitai_record),
+    SidecarFormat("rgthree", lambda name, stem: name + ".rgthree-info.json", _rgthree),
+    SidecarFormat("a1111", lambda name, stem: stem + ".json", _a1111),
 )
 
 
 def sidecar_names(file_name: str) -> list[str]:
-    return [fmt.file_name(file_name) for fmt in SIDECAR_FORMATS]
+    stem = _stem(file_name)
+    return [fmt.file_name(file_name, stem) for fmt in SIDECAR_FORMATS]
 
 
 def _load(path: str, label: str, info: SidecarInfo) -> dict | None:
@@ -212,8 +213,7 @@ def _load(path: str, label: str, info: SidecarInfo) -> dict | None:
 def read_sidecars(directory: str, file_name: str, present: set[str]) -> SidecarInfo:
     """Parse every known sidecar of ``file_name`` that is in ``present`` (the directory's file names)."""
     info = SidecarInfo()
-    for fmt in SIDECAR_FORMATS:
-        name = fmt.file_name(file_name)
+    for fmt, name in zip(SIDECAR_FORMATS, sidecar_names(file_name)):
         if name not in present:
             continue
         record = _load(os.path.join(directory, name), name, info)
