@@ -8,4 +8,6 @@ from __future__ import annotations
 
 BENCHMARKS = {
     "lora-format": "lora_format",
+    "discovery": "discovery",
+    "discovery-semantic": "discovery_semantic",
 }

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import lora_inspect
+from . import auto_lora, lora_inspect
 
-NODE_MODULES = (lora_inspect,)
+NODE_MODULES = (lora_inspect, auto_lora)
 
 
 def node_class_mappings() -> dict:

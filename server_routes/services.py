@@ -25,6 +25,7 @@ class Services:
     version: str = PACK_VERSION
     _database: Database | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _discovery: object | None = field(default=None, init=False, repr=False)
 
     @property
     def database(self) -> Database:
@@ -33,3 +34,14 @@ class Services:
             if self._database is None:
                 self._database = Database(Path(self.data_dir) / DATABASE_FILE)
             return self._database
+
+    @property
+    def discovery(self):
+        """The LoRA library index and discovery engine over ``lora_dirs`` (created on first use, never scanning)."""
+        from ..engines.discovery import LibraryRoot, LoraLibrary
+
+        database = self.database
+        with self._lock:
+            if self._discovery is None:
+                self._discovery = LoraLibrary(database, lambda: [LibraryRoot(str(p)) for p in self.lora_dirs()])
+            return self._discovery
