@@ -1,25 +1,11 @@
-"""The LoRA library inside ComfyUI: trained LoRAs in ``output/loras`` listed like the others, and the index
-refreshed in the background once the server runs (never during start-up)."""
+"""The LoRA library inside ComfyUI: the index is refreshed in a background thread once the server runs
+(never during start-up). ComfyUI itself already lists ``output/loras`` among the LoRA folders (main.py)."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 log = logging.getLogger("lora_lab")
-
-
-def register_output_loras() -> None:
-    """ComfyUI's own trainer saves to ``output/loras``; list that folder with the other LoRA folders.
-
-    ComfyUI skips folders that do not exist yet, so adding it before the first training run is harmless.
-    """
-    import folder_paths
-
-    path = os.path.join(folder_paths.get_output_directory(), "loras")
-    paths, _ = folder_paths.folder_names_and_paths["loras"]
-    if path not in paths:
-        paths.append(path)
 
 
 def schedule_library_refresh() -> bool:
