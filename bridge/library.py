@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger("lora_lab")
-
-
 def schedule_library_refresh() -> bool:
     """Refresh the index in a background thread when the server starts; False outside a running server."""
     from .server import prompt_server
