@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+
 def schedule_library_refresh() -> bool:
     """Refresh the index in a background thread when the server starts; False outside a running server."""
     from .server import prompt_server
