@@ -1,0 +1,116 @@
+"""Thompson sampling over checkpoints: how many drafts each one gets in Explore, which one Quick uses.
+
+Each arm's chance that one of its drafts is picked is Beta(prior_picks + picks, prior_misses + misses) on
+the discounted, exposure-normalised evidence of :mod:`.arms`. Explore splits a batch in proportion to each
+arm's probability of being the best (probability matching, i.e. Thompson sampling in expectation), over
+2-3 arms: the leader, the arm that would lead if the leader were out ("top-two" Thompson, so every batch
+compares the favourite with its most plausible rival), and a third arm when it deserves a draft. An
+exploration floor adds any arm that has fewer than ``min_exposures`` drafts shown and has not been shown
+for ``floor_period - 1`` batches. Quick uses the best posterior mean once every arm has ``min_exposures``
+drafts shown, otherwise the tier's default. Everything is deterministic given the random generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arms import ArmTable
+from .config import PolicyConfig
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Drafts per arm (pool order), why each arm is in the batch, and the arms' win probabilities."""
+
+    counts: tuple[int, ...]
+    reasons: tuple[str, ...]
+    win_probability: tuple[float, ...]
+
+
+def posterior_means(table: ArmTable, config: PolicyConfig) -> np.ndarray:
+    misses = np.maximum(table.shown - table.picks, 0.0)
+    return (config.prior_picks + table.picks) / (config.prior_picks + config.prior_misses + table.picks + misses)
+
+
+def posterior_samples(table: ArmTable, config: PolicyConfig, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` x arms draws of each arm's pick rate."""
+    misses = np.maximum(table.shown - table.picks, 0.0)
+    return rng.beta(config.prior_picks + table.picks, config.prior_misses + misses,
+                    size=(config.samples, len(table.names)))
+
+
+def win_probabilities(samples: np.ndarray, exclude: int | None = None) -> np.ndarray:
+    """Share of draws in which each arm has the highest rate (optionally with one arm left out)."""
+    draws = samples if exclude is None else np.where(np.arange(samples.shape[1]) == exclude, -1.0, samples)
+    return np.bincount(np.argmax(draws, axis=1), minlength=samples.shape[1]) / samples.shape[0]
+
+
+def floor_arms(table: ArmTable, config: PolicyConfig) -> list[int]:
+    """Under-exposed arms that have waited ``floor_period - 1`` batches, least exposed first."""
+    due = (table.exposures < config.min_exposures) & (table.idle >= config.floor_period - 1)
+    return sorted(np.flatnonzero(due).tolist(), key=lambda i: (table.exposures[i], i))
+
+
+def _pick_arms(wins: np.ndarray, runner_up: np.ndarray, forced: list[int], count: int,
+               config: PolicyConfig) -> list[tuple[int, str]]:
+    leader = int(np.argmax(wins))
+    chosen = [(leader, "leader")]
+    for arm in forced:
+        if len(chosen) < config.max_arms and arm != leader:
+            chosen.append((arm, "floor"))
+    rival_order = [int(i) for i in np.argsort(-runner_up, kind="stable") if i != leader]
+    for arm in rival_order:
+        taken = {i for i, _ in chosen}
+        if arm in taken:
+            continue
+        if len(chosen) < config.min_arms:
+            chosen.append((arm, "rival"))
+        elif len(chosen) < config.max_arms and wins[arm] * count >= 1.0:
+            chosen.append((arm, "share"))
+    return chosen[:max(1, min(count, config.max_arms))]
+
+
+def spread(count: int, arms: list[int], weights: np.ndarray, size: int) -> np.ndarray:
+    """One draft for each chosen arm, the rest by largest remainder of ``weights`` (restricted to them)."""
+    counts = np.zeros(size, dtype=np.int64)
+    counts[arms] = 1
+    rest = count - len(arms)
+    if rest <= 0:
+        return counts
+    share = np.array([weights[i] for i in arms], dtype=float)
+    share = share / share.sum() if share.sum() > 0 else np.full(len(arms), 1.0 / len(arms))
+    ideal = share * rest
+    extra = np.floor(ideal).astype(np.int64)
+    order = sorted(range(len(arms)), key=lambda j: (-(ideal[j] - extra[j]), j))
+    for j in order[:rest - int(extra.sum())]:
+        extra[j] += 1
+    counts[arms] += extra
+    return counts
+
+
+def explore(table: ArmTable, count: int, config: PolicyConfig, rng: np.random.Generator) -> Allocation:
+    """Split ``count`` drafts over 2-3 arms of the tier."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    samples = posterior_samples(table, config, rng)
+    wins = win_probabilities(samples)
+    runner_up = win_probabilities(samples, exclude=int(np.argmax(wins)))
+    chosen = _pick_arms(wins, runner_up, floor_arms(table, config), count, config)
+    arms = [arm for arm, _ in chosen]
+    counts = spread(count, arms, wins + 1e-9, len(table.names))
+    reasons = tuple(dict(chosen).get(i, "") for i in range(len(table.names)))
+    return Allocation(tuple(int(c) for c in counts), reasons, tuple(float(w) for w in wins))
+
+
+def quick(table: ArmTable, count: int, config: PolicyConfig, default: int) -> Allocation:
+    """All drafts on the best posterior mean once every arm has enough exposures, else on the default."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    ready = bool(np.all(table.exposures >= config.min_exposures))
+    best = int(np.argmax(posterior_means(table, config))) if ready else default
+    counts = [0] * len(table.names)
+    counts[best] = count
+    reasons = tuple(("best" if ready else "default") if i == best else "" for i in range(len(table.names)))
+    return Allocation(tuple(counts), reasons, tuple(0.0 for _ in table.names))

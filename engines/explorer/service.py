@@ -1,0 +1,104 @@
+"""CheckpointExplorer's use cases over one store and one pools file: what the node, the routes and the CLI call.
+
+One object per process (``Services.explorer``), cheap to call from any thread: every call reads what it
+needs (pools file, installed checkpoints, store) at that moment, so an edit in the panel or in the file
+takes effect on the next batch without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from ..store import Database
+from ..store import generation_queries as queries
+from ..store import generations
+from .config import PolicyConfig
+from .planner import BatchPlan, PlanRequest, plan_batch
+from .pools import ResolvedTier, check_saveable, load_pools, parse_pools, resolve, save_pools
+from .settings import PanelSettings, load_settings, save_settings
+
+MAX_RECENT = 100
+
+
+class Explorer:
+    def __init__(self, db: Database, pools_path: Path, installed: Callable[[], Sequence[str]],
+                 config: PolicyConfig = PolicyConfig()) -> None:
+        self.db, self.pools_path, self.installed, self.config = db, Path(pools_path), installed, config
+
+    # pools -----------------------------------------------------------------------------------------------
+    def tiers(self) -> dict[str, ResolvedTier]:
+        return resolve(load_pools(self.pools_path), list(self.installed()))
+
+    def tier(self, name: str) -> ResolvedTier:
+        tiers = self.tiers()
+        if name not in tiers:
+            raise KeyError(f"unknown tier '{name}'; tiers in {self.pools_path.name}: {', '.join(tiers) or 'none'}")
+        return tiers[name]
+
+    def pools_view(self) -> dict:
+        installed = sorted(self.installed())
+        return {"file": str(self.pools_path), "installed_checkpoints": installed,
+                "tiers": {name: tier.to_dict() for name, tier in resolve(load_pools(self.pools_path),
+                                                                         installed).items()}}
+
+    def set_pools(self, body: Mapping) -> dict:
+        """Replace the pools (validated against what is installed) and return the new view."""
+        pools = parse_pools(body, "request body")
+        check_saveable(pools, list(self.installed()))
+        save_pools(self.pools_path, pools)
+        return self.pools_view()
+
+    # settings --------------------------------------------------------------------------------------------
+    def settings(self) -> PanelSettings:
+        return load_settings(self.db)
+
+    def update_settings(self, changes: Mapping[str, object]) -> PanelSettings:
+        return save_settings(self.db, self.settings().updated(changes))
+
+    # batches ---------------------------------------------------------------------------------------------
+    def plan(self, request: PlanRequest) -> BatchPlan:
+        return plan_batch(self.db, self.tier(request.tier), request, self.settings(), self.config)
+
+    def record_images(self, batch_id: str, images: Sequence[generations.DraftImage]) -> list[str]:
+        return generations.record_images(self.db, batch_id, images)
+
+    def recent(self, limit: int = 20, before: float | None = None) -> list[dict]:
+        if not 1 <= limit <= MAX_RECENT:
+            raise ValueError(f"limit must be from 1 to {MAX_RECENT}, got {limit}")
+        return [_batch_dict(b) for b in queries.recent_batches(self.db, limit, before)]
+
+    # picks and stats -------------------------------------------------------------------------------------
+    def pick(self, draft_ids: Sequence[str], selected: bool) -> dict:
+        result = generations.record_picks(self.db, draft_ids, selected)
+        stats = self.stats()
+        return {"recorded": result.recorded, "changed": result.changed,
+                "stats": {name: stats[name] for name in result.checkpoints if name in stats}}
+
+    def stats(self, tier: str | None = None) -> dict[str, dict]:
+        """``{checkpoint: {selected, total, selection_rate}}``: every checkpoint with drafts, plus the
+        installed members of the pools (or of ``tier``) with zeros."""
+        counts = queries.checkpoint_counts(self.db, tier=tier)
+        if tier is None:
+            names = {c for t in self.tiers().values() for c in t.installed}
+        else:
+            names = set(self.tier(tier).installed)
+        zero = queries.CheckpointCount(0, 0)
+        return {name: counts.get(name, zero).to_dict() for name in sorted(names | set(counts))}
+
+
+def draft_label(checkpoint: str, loras: Sequence[Mapping]) -> str:
+    """What a draft card shows: the checkpoint's file stem and each LoRA with its strength."""
+    stem = Path(checkpoint).stem
+    parts = [f"{Path(str(lora.get('name', ''))).stem} {float(lora.get('strength', 0)):g}" for lora in loras]
+    return " + ".join([stem, *parts])
+
+
+def _batch_dict(batch: queries.BatchView) -> dict:
+    return {
+        "id": batch.id, "prompt": batch.prompt, "mode": batch.mode, "tier": batch.tier,
+        "category": batch.category, "created": batch.created,
+        "drafts": [{"id": d.id, "index": d.index, "checkpoint": d.checkpoint, "loras": d.loras, "seed": d.seed,
+                    "image": d.image, "selected": d.selected, "label": draft_label(d.checkpoint, d.loras)}
+                   for d in batch.drafts],
+    }
