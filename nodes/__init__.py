@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import lora_inspect
+from . import checkpoint_explorer, lora_inspect, save_drafts
 
-NODE_MODULES = (lora_inspect,)
+NODE_MODULES = (lora_inspect, checkpoint_explorer, save_drafts)
 
 
 def node_class_mappings() -> dict:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engines.lora_format.metadata import PACK_VERSION
+from ..engines.explorer import Explorer
+from ..engines.explorer.pools import POOLS_FILE
 from ..engines.store import Database
 
 DATABASE_FILE = "lora_lab.sqlite"
@@ -25,6 +27,8 @@ class Services:
     version: str = PACK_VERSION
     _database: Database | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    checkpoint_names: Callable[[], list[str]] = field(default=lambda: [])
+    _explorer: Explorer | None = field(default=None, init=False, repr=False)
 
     @property
     def database(self) -> Database:
@@ -33,3 +37,12 @@ class Services:
             if self._database is None:
                 self._database = Database(Path(self.data_dir) / DATABASE_FILE)
             return self._database
+
+    @property
+    def explorer(self) -> Explorer:
+        """CheckpointExplorer over the shared store and ``<data_dir>/checkpoint_pools.json``."""
+        database = self.database
+        with self._lock:
+            if self._explorer is None:
+                self._explorer = Explorer(database, Path(self.data_dir) / POOLS_FILE, self.checkpoint_names)
+            return self._explorer

@@ -60,6 +60,7 @@ class BatchPlan:
     distribution: dict[str, int]
     reasons: dict[str, str] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
+    prompt: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -114,19 +115,25 @@ def grouped_drafts(names: Sequence[str], counts: Sequence[int], seed: int) -> tu
 
 
 def plan_batch(db: Database, tier: ResolvedTier, request: PlanRequest, settings: PanelSettings,
-               config: PolicyConfig = PolicyConfig()) -> BatchPlan:
-    """Plan and record one batch (nothing is recorded when the request cannot be served)."""
+               config: PolicyConfig = PolicyConfig(), record: bool = True) -> BatchPlan:
+    """Plan one batch and (unless ``record`` is False) record it; nothing is recorded on bad input."""
     mode = settings.mode if request.mode == FOLLOW_PANEL else request.mode
     names = usable_checkpoints(tier, mode)
     category = prompt_category(request.prompt)
     table = arm_table(db, tier.name, names, config, category, settings.prompt_categories)
     chosen = allocate(table, mode, request.count, tier.default or names[0], config, request.seed)
     drafts = grouped_drafts(names, chosen.counts, request.seed)
-    batch_id = uuid.uuid4().hex
-    generations.record_batch(db, generations.BatchRecord(batch_id, mode, drafts, request.prompt, tier.name,
-                                                         category))
-    distribution = {}
+    distribution: dict[str, int] = {}
     for draft in drafts:
         distribution[draft.checkpoint] = distribution.get(draft.checkpoint, 0) + 1
     reasons = {names[i]: r for i, r in enumerate(chosen.reasons) if r}
-    return BatchPlan(batch_id, mode, tier.name, category, drafts, distribution, reasons, tier.missing)
+    plan = BatchPlan(uuid.uuid4().hex, mode, tier.name, category, drafts, distribution, reasons, tier.missing,
+                     request.prompt)
+    if record:
+        record_plan(db, plan)
+    return plan
+
+
+def record_plan(db: Database, plan: BatchPlan) -> None:
+    generations.record_batch(db, generations.BatchRecord(plan.batch_id, plan.mode, plan.drafts, plan.prompt,
+                                                         plan.tier, plan.category))

@@ -14,7 +14,7 @@ from ..store import Database
 from ..store import generation_queries as queries
 from ..store import generations
 from .config import PolicyConfig
-from .planner import BatchPlan, PlanRequest, plan_batch
+from .planner import BatchPlan, PlanRequest, plan_batch, record_plan
 from .pools import ResolvedTier, check_saveable, load_pools, parse_pools, resolve, save_pools
 from .settings import PanelSettings, load_settings, save_settings
 
@@ -57,8 +57,17 @@ class Explorer:
         return save_settings(self.db, self.settings().updated(changes))
 
     # batches ---------------------------------------------------------------------------------------------
-    def plan(self, request: PlanRequest) -> BatchPlan:
-        return plan_batch(self.db, self.tier(request.tier), request, self.settings(), self.config)
+    def plan(self, request: PlanRequest, record: bool = True) -> BatchPlan:
+        """Plan a batch; recorded at once unless ``record`` is False (then call :meth:`record`)."""
+        return plan_batch(self.db, self.tier(request.tier), request, self.settings(), self.config, record)
+
+    def record(self, plan: BatchPlan) -> None:
+        record_plan(self.db, plan)
+
+    def require_batch(self, batch_id: str) -> None:
+        """KeyError unless the batch is recorded (checked before a node writes any file)."""
+        if not generations.batch_exists(self.db, batch_id):
+            raise KeyError(f"batch '{batch_id}' is not recorded; connect batch_id from a Checkpoint Explorer node")
 
     def record_images(self, batch_id: str, images: Sequence[generations.DraftImage]) -> list[str]:
         return generations.record_images(self.db, batch_id, images)

@@ -229,6 +229,11 @@ def record_batch(db: Database, batch: BatchRecord) -> bool:
     return True
 
 
+def batch_exists(db: Database, batch_id: str) -> bool:
+    ensure_schema(db)
+    return bool(db.read("SELECT 1 FROM batches WHERE id = ?", (batch_id,)))
+
+
 def record_images(db: Database, batch_id: str, images: Sequence[DraftImage]) -> list[str]:
     """Attach saved images (and the LoRAs used) to a batch's drafts, creating drafts the plan lacked.
 
