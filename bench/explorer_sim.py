@@ -51,7 +51,7 @@ class Thompson:
         self.config, self.rng = config, rng
 
     def allocate(self, count: int) -> np.ndarray:
-        return np.array(policy.explore(self.table, count, self.config, self.rng).counts)
+        return np.array(policy.explore(self.table, count, self.config).counts)
 
     def observe(self, counts: np.ndarray, picks: np.ndarray) -> None:
         teaches = int(np.count_nonzero(counts)) >= 2
