@@ -1,13 +1,15 @@
 """Thompson sampling over checkpoints: how many drafts each one gets in Explore, which one Quick uses.
 
 Each arm's chance that one of its drafts is picked has a Beta posterior on the discounted,
-exposure-normalised evidence of :mod:`.arms` (prior centred on the tier's pooled rate). Explore splits a batch in proportion to each
-arm's probability of being the best (probability matching, i.e. Thompson sampling in expectation), over
-2-3 arms: the leader, the arm that would lead if the leader were out ("top-two" Thompson, so every batch
-compares the favourite with its most plausible rival), and a third arm when it deserves a draft. An
-exploration floor adds any arm that has fewer than ``min_exposures`` drafts shown and has not been shown
-for ``floor_period - 1`` batches. Quick uses the best posterior mean once every arm has ``min_exposures``
-drafts shown, otherwise the tier's default. Everything is deterministic given the random generator.
+exposure-normalised evidence of :mod:`.arms`, with a prior centred on the tier's pooled rate. Explore
+splits a batch in proportion to each arm's posterior probability of being the best: the allocation
+Thompson sampling makes in expectation (probability matching), computed exactly instead of drawn, so a
+batch of 4 is not decided by sampling noise. It uses 2-3 arms: the leader, the arm that would lead if
+the leader were out ("top-two" Thompson, so every batch compares the favourite with its most plausible
+rival), and a third arm when its share is worth a draft. An exploration floor adds any arm that has
+fewer than ``min_exposures`` drafts shown and has not been shown for ``floor_period - 1`` batches. Quick
+uses the best posterior mean once every arm has ``min_exposures`` drafts shown, otherwise the tier's
+default. The same history always gives the same plan; the seed only sets the drafts' seeds.
 """
 
 from __future__ import annotations
