@@ -57,7 +57,8 @@ def execute(images: list, batch_id: list, checkpoint_name: list, first_index: li
     batch, start, prefix = _one(batch_id, "batch_id"), _one(first_index, "first_index"), _one(filename_prefix,
                                                                                               "filename_prefix")
     if not batch:
-        raise ValueError("batch_id is empty: connect Checkpoint Explorer's batch_id output (or queue with lora-lab queue)")
+        raise ValueError("batch_id is empty: connect Checkpoint Explorer's batch_id output "
+                         "(or queue with lora-lab queue)")
     names = _checkpoints_for(list(checkpoint_name), list(images))
     explorer = shared_services().explorer
     explorer.require_batch(batch)

@@ -14,7 +14,7 @@ from ..store import Database
 from ..store import generation_queries as queries
 from ..store import generations
 from .config import PolicyConfig
-from .planner import BatchPlan, PlanRequest, plan_batch, record_plan
+from .planner import DEFAULT_CONFIG, BatchPlan, PlanRequest, plan_batch, record_plan
 from .pools import ResolvedTier, TierPool, check_saveable, load_pools, parse_pools, resolve, save_pools
 from .settings import PanelSettings, load_settings, save_settings
 
@@ -23,7 +23,7 @@ MAX_RECENT = 100
 
 class Explorer:
     def __init__(self, db: Database, pools_path: Path, installed: Callable[[], Sequence[str]],
-                 config: PolicyConfig = PolicyConfig()) -> None:
+                 config: PolicyConfig = DEFAULT_CONFIG) -> None:
         self.db, self.pools_path, self.installed, self.config = db, Path(pools_path), installed, config
         self._pools: tuple[tuple, dict[str, TierPool]] | None = None
 
