@@ -10,4 +10,5 @@ BENCHMARKS = {
     "lora-format": "lora_format",
     "discovery": "discovery",
     "discovery-semantic": "discovery_semantic",
+    "explorer": "explorer",
 }

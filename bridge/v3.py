@@ -58,6 +58,7 @@ def build_schema(spec):
         is_output_node=spec.output_node,
         not_idempotent=spec.not_idempotent,
         is_experimental=spec.experimental,
+        is_input_list=spec.input_is_list,
     )
 
 

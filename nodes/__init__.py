@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import auto_lora, lora_inspect
+from . import auto_lora, checkpoint_explorer, lora_inspect, save_drafts
 
-NODE_MODULES = (lora_inspect, auto_lora)
+NODE_MODULES = (lora_inspect, auto_lora, checkpoint_explorer, save_drafts)
 
 
 def node_class_mappings() -> dict:

@@ -13,6 +13,7 @@ from .services import Services
 CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "inspect": ("torch", "safetensors"),
     "discovery": ("safetensors",),
+    "explorer": ("numpy",),
 }
 
 
