@@ -16,7 +16,6 @@ from . import folders
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[tuple, tuple]] = {}
-load_count = 0  # loads from disk in this process (tests check that each checkpoint loads once)
 
 
 def _file_key(path: str) -> tuple:
@@ -28,23 +27,24 @@ def _load(path: str) -> tuple:
     import comfy.sd
     import folder_paths
 
-    global load_count
     out = comfy.sd.load_checkpoint_guess_config(path, output_vae=True, output_clip=True,
                                                 embedding_directory=folder_paths.get_folder_paths("embeddings"))
-    load_count += 1
     return tuple(out[:3])
 
 
-def load_checkpoints(names: Sequence[str]) -> dict[str, tuple]:
-    """{name: (MODEL, CLIP, VAE)} for the distinct ``names``, loading only those not cached."""
+def load_checkpoints(names: Sequence[str]) -> tuple[dict[str, tuple], int]:
+    """({name: (MODEL, CLIP, VAE)} for the distinct ``names``, how many were read from disk)."""
     with _lock:
-        loaded = {}
+        loaded, from_disk = {}, 0
         for name in dict.fromkeys(names):
             path = str(folders.resolve("checkpoints", name))
             key = _file_key(path)
             cached = _cache.get(name)
-            loaded[name] = cached[1] if cached is not None and cached[0] == key else _load(path)
+            if cached is not None and cached[0] == key:
+                loaded[name] = cached[1]
+            else:
+                loaded[name], from_disk = _load(path), from_disk + 1
             _cache[name] = (key, loaded[name])
         for stale in set(_cache) - set(loaded):
             del _cache[stale]
-        return loaded
+        return loaded, from_disk

@@ -96,11 +96,12 @@ def execute(tier: str, mode: str, count: int, seed: int, prompt: str) -> NodeRes
 
     explorer = _explorer()
     plan = explorer.plan(PlanRequest(tier, count, MODES[mode], seed, prompt), record=False)
-    loaded = checkpoints.load_checkpoints(list(plan.distribution))
+    loaded, from_disk = checkpoints.load_checkpoints(list(plan.distribution))
     explorer.record(plan)
     triples = [loaded[draft.checkpoint] for draft in plan.drafts]
     summary = ", ".join(f"{n} x {name}" for name, n in plan.distribution.items())
-    text = f"batch {plan.batch_id} ({plan.mode}, tier {plan.tier}): {summary}"
+    text = (f"batch {plan.batch_id} ({plan.mode}, tier {plan.tier}): {summary}\n"
+            f"checkpoints: {from_disk} loaded from disk, {len(loaded) - from_disk} reused")
     if plan.missing:
         text += f"\nnot installed (skipped): {', '.join(plan.missing)}"
     return NodeResult((

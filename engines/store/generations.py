@@ -14,7 +14,8 @@ Migration 2 adds ``checkpoint_counts``: drafts shown (with an image) and selecte
 category, checkpoint), kept by triggers in the same transaction as the row that changes them, so the
 counts can never drift from the rows whoever writes them, and reading the stats costs one row per
 checkpoint however many drafts exist. Checkpoint, tier and category of recorded rows are immutable (the
-counts are keyed by them); a pick needs a draft with an image (``selected <= total`` always holds).
+counts are keyed by them); a pick counts as selected only while its draft has an image, so
+``selected <= total`` always holds.
 
 The functions below write and read these tables; every write is one transaction (all or nothing).
 """
@@ -45,7 +46,17 @@ def _count(checkpoint: str, batch: str, shown: str, selected: str) -> str:
     return _COUNT_FOR_DRAFT.format(checkpoint=checkpoint, batch=batch, shown=shown, selected=selected)
 
 
-_PICK_DRAFT = "(SELECT {col} FROM drafts WHERE id = {ref}.draft_id)"
+_SIGN = "(CASE WHEN NEW.image_filename = '' THEN -1 ELSE 1 END)"
+
+
+def _of_pick(column: str, row: str) -> str:
+    """A column of the draft a pick row (NEW/OLD) belongs to."""
+    return f"(SELECT {column} FROM drafts WHERE id = {row}.draft_id)"
+
+
+def _shown(row: str) -> str:
+    """Only picks of drafts that were shown (have an image) count as selected."""
+    return f"COALESCE({_of_pick('image_filename', row)}, '') != ''"
 
 MIGRATIONS = (
     Migration(1, """
@@ -101,25 +112,20 @@ CREATE TRIGGER drafts_shown_insert AFTER INSERT ON drafts WHEN NEW.image_filenam
     BEGIN {_count("NEW.checkpoint", "NEW.batch_id", "1", "0")} END;
 CREATE TRIGGER drafts_shown_update AFTER UPDATE OF image_filename ON drafts
     WHEN (OLD.image_filename = '') != (NEW.image_filename = '')
-    BEGIN {_count("NEW.checkpoint", "NEW.batch_id", "CASE WHEN NEW.image_filename = '' THEN -1 ELSE 1 END", "0")} END;
+    BEGIN {_count("NEW.checkpoint", "NEW.batch_id", _SIGN,
+                  _SIGN + " * COALESCE((SELECT selected FROM picks WHERE draft_id = NEW.id), 0)")} END;
 CREATE TRIGGER batches_delete_drafts BEFORE DELETE ON batches
     BEGIN DELETE FROM drafts WHERE batch_id = OLD.id; END;
 CREATE TRIGGER drafts_delete_picks BEFORE DELETE ON drafts
     BEGIN DELETE FROM picks WHERE draft_id = OLD.id; END;
 CREATE TRIGGER drafts_shown_delete AFTER DELETE ON drafts WHEN OLD.image_filename != ''
     BEGIN {_count("OLD.checkpoint", "OLD.batch_id", "-1", "0")} END;
-CREATE TRIGGER picks_need_image BEFORE INSERT ON picks
-    WHEN COALESCE({_PICK_DRAFT.format(col="image_filename", ref="NEW")}, '') = ''
-    BEGIN SELECT RAISE(ABORT, 'a pick needs a draft with an image'); END;
-CREATE TRIGGER picks_insert AFTER INSERT ON picks WHEN NEW.selected = 1
-    BEGIN {_count(_PICK_DRAFT.format(col="checkpoint", ref="NEW"), _PICK_DRAFT.format(col="batch_id", ref="NEW"),
-                  "0", "1")} END;
-CREATE TRIGGER picks_update AFTER UPDATE OF selected ON picks WHEN OLD.selected != NEW.selected
-    BEGIN {_count(_PICK_DRAFT.format(col="checkpoint", ref="NEW"), _PICK_DRAFT.format(col="batch_id", ref="NEW"),
-                  "0", "NEW.selected - OLD.selected")} END;
-CREATE TRIGGER picks_delete AFTER DELETE ON picks WHEN OLD.selected = 1
-    BEGIN {_count(_PICK_DRAFT.format(col="checkpoint", ref="OLD"), _PICK_DRAFT.format(col="batch_id", ref="OLD"),
-                  "0", "-1")} END;
+CREATE TRIGGER picks_insert AFTER INSERT ON picks WHEN NEW.selected = 1 AND {_shown("NEW")}
+    BEGIN {_count(_of_pick("checkpoint", "NEW"), _of_pick("batch_id", "NEW"), "0", "1")} END;
+CREATE TRIGGER picks_update AFTER UPDATE OF selected ON picks WHEN OLD.selected != NEW.selected AND {_shown("NEW")}
+    BEGIN {_count(_of_pick("checkpoint", "NEW"), _of_pick("batch_id", "NEW"), "0", "NEW.selected - OLD.selected")} END;
+CREATE TRIGGER picks_delete AFTER DELETE ON picks WHEN OLD.selected = 1 AND {_shown("OLD")}
+    BEGIN {_count(_of_pick("checkpoint", "OLD"), _of_pick("batch_id", "OLD"), "0", "-1")} END;
 """),
 )
 
