@@ -44,6 +44,22 @@ BATCHES = [
 HOLD_PREFIXES = ("/api/lora_lab/", "/api/checkpoints/")
 
 
+# Contrast ratio (WCAG) of each selector's text against the first opaque background behind it.
+CONTRAST = """(selectors) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length === 3 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
+  return selectors.map((s) => { const el = document.querySelector(s); const a = lum(rgb(getComputedStyle(el).color));
+    const b = lum(background(el)); return [s, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]; });
+}"""
+TEXT_SELECTORS = [".ll-header h2", ".ll-row .ll-label", ".ll-segmented input:checked + label",
+                  ".ll-segmented input:not(:checked) + label", ".ll-stats th", ".ll-stats td[data-col=checkpoint]",
+                  ".ll-stats tbody tr:nth-child(2) td[data-col=total]", ".ll-note", ".ll-caption span + span",
+                  ".ll-batch-head > span", "[data-action=refresh]"]
+
+
 def png(path: Path, colour: tuple[int, int, int]) -> None:
     """A real 64x64 PNG draft (a coloured square with a lighter stripe, so thumbnails are tellable apart)."""
     from PIL import Image

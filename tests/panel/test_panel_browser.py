@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import artifact
-from panel_bench import POOLS, add_batch, open_panel
+from panel_bench import CONTRAST, POOLS, TEXT_SELECTORS, add_batch, open_panel
 
 from comfyui_lora_lab.server_routes import all_routes
 
@@ -209,21 +209,6 @@ def test_loading_shows_placeholders_without_layout_shift(page, lab):
     lab.release()
     expect(page.locator(".ll-stats")).to_have_attribute("aria-busy", "false")
     assert sum(page.evaluate("() => window.__shifts")) < 0.01
-
-
-CONTRAST = """(selectors) => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-  const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
-    if (c.length === 3 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
-  return selectors.map((s) => { const el = document.querySelector(s); const a = lum(rgb(getComputedStyle(el).color));
-    const b = lum(background(el)); return [s, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]; });
-}"""
-TEXT_SELECTORS = [".ll-header h2", ".ll-row .ll-label", ".ll-segmented input:checked + label",
-                  ".ll-segmented input:not(:checked) + label", ".ll-stats th", ".ll-stats td[data-col=checkpoint]",
-                  ".ll-stats tbody tr:nth-child(2) td[data-col=total]", ".ll-note", ".ll-caption span + span",
-                  ".ll-batch-head > span", "[data-action=refresh]"]
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])

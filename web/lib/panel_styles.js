@@ -25,7 +25,7 @@ export const PANEL_CSS = `
 .ll-button { padding: 3px 9px; cursor: pointer; white-space: nowrap; }
 .ll-button:hover:not(:disabled) { border-color: ${ACCENT}; }
 .ll-button:disabled { opacity: 0.55; cursor: default; }
-.ll-select { padding: 2px 4px; max-width: 11em; }
+.ll-select { padding: 2px 4px; width: 10em; }
 .ll-input { padding: 4px 6px; flex: 1; min-width: 0; }
 .ll-row { display: flex; align-items: center; gap: 8px; min-height: 28px; }
 .ll-row > .ll-label { flex: 1; }
@@ -35,7 +35,8 @@ export const PANEL_CSS = `
 .ll-segmented label { padding: 3px 12px; cursor: pointer; background: var(--comfy-input-bg, #222);
   color: var(--input-text, #ddd); }
 .ll-segmented label + input + label, .ll-segmented input + label ~ label { border-left: 1px solid var(--border-color, #4e4e4e); }
-.ll-segmented input:checked + label { background: ${ACCENT}; color: var(--p-primary-contrast-color, #fff); }
+/* inverted text colours: as readable as the panel's own text in every palette (a primary fill is not) */
+.ll-segmented input:checked + label { background: var(--fg-color, #ddd); color: var(--comfy-menu-bg, #171718); font-weight: 600; }
 .ll-segmented input:focus-visible + label { outline: 2px solid ${ACCENT}; outline-offset: -2px; }
 .ll-segmented input:disabled + label { cursor: default; opacity: 0.6; }
 .ll-switch { width: 16px; height: 16px; accent-color: ${ACCENT}; cursor: pointer; }
@@ -56,10 +57,10 @@ export const PANEL_CSS = `
   background: var(--comfy-input-bg, #333); border: 1px solid var(--border-color, #4e4e4e); }
 .ll-bar > span { display: block; height: 100%; background: ${ACCENT}; transition: width 0.25s ease; }
 .ll-note { margin: 6px 0 0; font-size: 11px; color: var(--descrip-text, #999); overflow-wrap: anywhere; }
-.ll-skeleton { display: block; border-radius: 3px; background: var(--comfy-input-bg, #333);
+.ll-skeleton { display: block; border-radius: 3px; background: var(--border-color, #4e4e4e);
   animation: ll-pulse 1.2s ease-in-out infinite; }
 .ll-skeleton-line { height: 12px; width: 70%; }
-@keyframes ll-pulse { 50% { opacity: 0.45; } }
+@keyframes ll-pulse { 0%, 100% { opacity: 0.55; } 50% { opacity: 0.25; } }
 @media (prefers-reduced-motion: reduce) { .ll-skeleton { animation: none; } .ll-bar > span { transition: none; } }
 .ll-bulk { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; min-height: 30px; margin-bottom: 8px; }
 .ll-bulk > .ll-count { flex: 1; min-width: 6em; }
@@ -67,7 +68,7 @@ export const PANEL_CSS = `
 .ll-batch-head { display: flex; gap: 6px; align-items: baseline; margin-bottom: 5px; min-width: 0; }
 .ll-batch-head > b { flex: 1; font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .ll-batch-head > span { font-size: 11px; white-space: nowrap; }
-.ll-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(92px, 1fr)); gap: 8px; }
+.ll-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(76px, 1fr)); gap: 8px; }
 .ll-card { position: relative; min-width: 0; }
 .ll-thumb { display: block; position: relative; width: 100%; aspect-ratio: 1 / 1; padding: 0; overflow: hidden;
   cursor: pointer; border-radius: 5px; border: 2px solid var(--border-color, #4e4e4e);

@@ -23,11 +23,11 @@ export function createGallery(ctx) {
   const batchEls = new Map();
   const count = h("span", { class: "ll-count ll-muted", text: "0 selected", attrs: { "aria-live": "polite" } });
   const bulkButtons = [
-    h("button", { class: "ll-button", text: "\u2605 Favourite", attrs: { type: "button", disabled: true, "data-action": "pick" },
+    h("button", { class: "ll-button", text: "\u2605 Mark", attrs: { type: "button", disabled: true, "data-action": "pick", title: "Mark the selected drafts as favourites" },
       on: { click: () => pick([...selection], true, true) } }),
-    h("button", { class: "ll-button", text: "Not favourite", attrs: { type: "button", disabled: true, "data-action": "unpick" },
+    h("button", { class: "ll-button", text: "\u2606 Unmark", attrs: { type: "button", disabled: true, "data-action": "unpick", title: "Unmark the selected drafts" },
       on: { click: () => pick([...selection], false, true) } }),
-    h("button", { class: "ll-button", text: "Clear", attrs: { type: "button", disabled: true, "data-action": "clear" },
+    h("button", { class: "ll-button", text: "Clear", attrs: { type: "button", disabled: true, "data-action": "clear", title: "Clear the selection" },
       on: { click: () => { selection.clear(); syncSelection(); } } }),
   ];
   const list = h("div", { class: "ll-batches" }, placeholder());
