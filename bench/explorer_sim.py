@@ -34,8 +34,8 @@ def plackett_luce_picks(utilities: np.ndarray, counts: np.ndarray, picks: int, r
     chosen = np.zeros(len(counts))
     weights = np.exp(utilities)
     for _ in range(min(picks, int(counts.sum()))):
-        mass = remaining * weights
-        arm = rng.choice(len(counts), p=mass / mass.sum())
+        mass = np.cumsum(remaining * weights)
+        arm = min(int(np.searchsorted(mass, rng.random() * mass[-1], side="right")), len(counts) - 1)
         chosen[arm] += 1
         remaining[arm] -= 1
     return chosen
@@ -46,12 +46,12 @@ class Thompson:
 
     name = "thompson"
 
-    def __init__(self, arms: int, config: PolicyConfig, rng: np.random.Generator) -> None:
+    def __init__(self, arms: int, config: PolicyConfig) -> None:
         self.table = ArmTable([f"ckpt{i}" for i in range(arms)])
-        self.config, self.rng = config, rng
+        self.config = config
 
     def allocate(self, count: int) -> np.ndarray:
-        return np.array(policy.explore(self.table, count, self.config, self.rng).counts)
+        return np.array(policy.explore(self.table, count, self.config).counts)
 
     def observe(self, counts: np.ndarray, picks: np.ndarray) -> None:
         teaches = int(np.count_nonzero(counts)) >= 2
@@ -59,6 +59,29 @@ class Thompson:
 
     def best(self) -> int:
         return int(np.argmax(policy.posterior_means(self.table, self.config)))
+
+
+class ContextThompson:
+    """The product policy with prompt categories on: per-category tables blended with the tier's
+    (``ArmTable.blended``, as ``planner.arm_table`` does)."""
+
+    name = "thompson_context"
+
+    def __init__(self, arms: int, config: PolicyConfig, categories: int) -> None:
+        names = [f"ckpt{i}" for i in range(arms)]
+        self.whole, self.own = ArmTable(names), [ArmTable(names) for _ in range(categories)]
+        self.config = config
+
+    def _table(self, category: int) -> ArmTable:
+        return self.own[category].blended(self.whole, self.config.context_prior_drafts)
+
+    def allocate(self, count: int, category: int) -> np.ndarray:
+        return np.array(policy.explore(self._table(category), count, self.config).counts)
+
+    def observe(self, counts: np.ndarray, picks: np.ndarray, category: int) -> None:
+        teaches = int(np.count_nonzero(counts)) >= 2
+        for table in (self.whole, self.own[category]):
+            table.observe_arrays(counts, counts, picks, teaches, self.config.discount)
 
 
 class _Counting:
@@ -127,3 +150,48 @@ class UCB1(_Counting):
 
 
 REFERENCES = (RoundRobin, EpsilonGreedy, UCB1)
+
+
+def run_episode(agent, utilities: np.ndarray, rounds: int, batch: int, rng: np.random.Generator,
+                check_round: int = 100, drift: tuple[int, np.ndarray] | None = None) -> dict:
+    """One simulated user with one policy: regret, whether the best was identified at ``check_round``,
+    and (with ``drift = (round, new utilities)``) the rounds until the new best is identified for 5 rounds."""
+    regret, identified, recovery, streak = 0.0, False, None, 0
+    for round_index in range(rounds):
+        if drift is not None and round_index == drift[0]:
+            utilities = drift[1]
+        counts = agent.allocate(batch)
+        regret += float(np.sum(counts * (utilities.max() - utilities)))
+        agent.observe(counts, plackett_luce_picks(utilities, counts, 1, rng))
+        if round_index + 1 == check_round:
+            identified = agent.best() == int(np.argmax(utilities))
+        if drift is not None and round_index >= drift[0] and recovery is None:
+            streak = streak + 1 if agent.best() == int(np.argmax(utilities)) else 0
+            recovery = round_index - drift[0] - 4 if streak == 5 else None
+    censored = rounds - drift[0] if drift is not None else None
+    return {"regret": regret, "identified": identified, "recovery": recovery if recovery is not None else censored}
+
+
+def run_context_episode(agent, utilities: np.ndarray, rounds: int, batch: int, rng: np.random.Generator) -> float:
+    """Regret when each round's prompt has a category (uniform) and the best checkpoint depends on it."""
+    regret = 0.0
+    for _ in range(rounds):
+        category = int(rng.integers(len(utilities)))
+        u = utilities[category]
+        counts = agent.allocate(batch, category)
+        regret += float(np.sum(counts * (u.max() - u)))
+        agent.observe(counts, plackett_luce_picks(u, counts, 1, rng), category)
+    return regret
+
+
+class ContextFree:
+    """The product policy ignoring the category (prompt categories off), for the context comparison."""
+
+    def __init__(self, arms: int, config: PolicyConfig) -> None:
+        self.inner = Thompson(arms, config)
+
+    def allocate(self, count: int, category: int) -> np.ndarray:
+        return self.inner.allocate(count)
+
+    def observe(self, counts: np.ndarray, picks: np.ndarray, category: int) -> None:
+        self.inner.observe(counts, picks)

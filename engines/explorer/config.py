@@ -22,10 +22,9 @@ class PolicyConfig:
         "help": "Explore mode shows every under-exposed arm at least once per this many batches."})
     min_arms: int = field(default=2, metadata={"help": "Fewest checkpoints an Explore batch is spread over."})
     max_arms: int = field(default=3, metadata={"help": "Most checkpoints an Explore batch is spread over."})
-    prior_picks: float = field(default=1.0, metadata={"help": "Beta prior pseudo-picks per arm."})
-    prior_misses: float = field(default=1.0, metadata={"help": "Beta prior pseudo-misses per arm."})
-    samples: int = field(default=512, metadata={
-        "help": "Thompson draws used to estimate each arm's chance of being the best."})
+    prior_strength: float = field(default=2.0, metadata={
+        "help": "Weight, in drafts, of each arm's Beta prior. The prior is centred on the tier's overall pick rate, "
+                "so an arm with little (or long-forgotten) evidence looks average, not excellent."})
     context_prior_drafts: float = field(default=20.0, metadata={
         "help": "With prompt categories on, the tier-wide evidence is added to a category's own evidence "
                 "scaled down to at most this many drafts shown, so a new category starts from what the tier "
@@ -38,9 +37,7 @@ class PolicyConfig:
             ("floor_period", self.floor_period >= 1, "at least 1"),
             ("min_arms", 1 <= self.min_arms <= self.max_arms, "between 1 and max_arms"),
             ("max_arms", self.max_arms >= 1, "at least 1"),
-            ("prior_picks", self.prior_picks > 0, "positive"),
-            ("prior_misses", self.prior_misses > 0, "positive"),
-            ("samples", 16 <= self.samples <= 100_000, "between 16 and 100000"),
+            ("prior_strength", self.prior_strength > 0, "positive"),
             ("context_prior_drafts", self.context_prior_drafts >= 0, "at least 0"),
         )
         for name, ok, rule in checks:

@@ -65,7 +65,7 @@ def parse_lora(text: str) -> LoraUse:
     """``name.safetensors:0.7`` (strength optional, default 0.7)."""
     name, _, strength = text.rpartition(":") if ":" in text else (text, "", "")
     try:
-        return LoraUse(name or text, float(strength) if strength else 0.7)
+        return LoraUse(name, float(strength) if strength else 0.7)
     except ValueError:
         raise ValueError(f"--lora expects NAME[:STRENGTH], got {text!r}") from None
 

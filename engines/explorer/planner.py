@@ -11,8 +11,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..store import Database
 from ..store import generation_queries as queries
 from ..store import generations
@@ -99,11 +97,10 @@ def _replay(db, tier, names, config, category, exposures) -> ArmTable:
     return ArmTable.replay(names, outcomes, config.discount, exposures)
 
 
-def allocate(table: ArmTable, mode: str, count: int, default: str, config: PolicyConfig,
-             seed: int) -> policy.Allocation:
+def allocate(table: ArmTable, mode: str, count: int, default: str, config: PolicyConfig) -> policy.Allocation:
     if mode == "quick":
         return policy.quick(table, count, config, table.index(default))
-    return policy.explore(table, count, config, np.random.default_rng(seed))
+    return policy.explore(table, count, config)
 
 
 def grouped_drafts(names: Sequence[str], counts: Sequence[int], seed: int) -> tuple[generations.DraftPlan, ...]:
@@ -121,7 +118,7 @@ def plan_batch(db: Database, tier: ResolvedTier, request: PlanRequest, settings:
     names = usable_checkpoints(tier, mode)
     category = prompt_category(request.prompt)
     table = arm_table(db, tier.name, names, config, category, settings.prompt_categories)
-    chosen = allocate(table, mode, request.count, tier.default or names[0], config, request.seed)
+    chosen = allocate(table, mode, request.count, tier.default or names[0], config)
     drafts = grouped_drafts(names, chosen.counts, request.seed)
     distribution: dict[str, int] = {}
     for draft in drafts:

@@ -33,9 +33,12 @@ COMPONENT = "generations"
 MODES = ("explore", "quick")
 MAX_PICKS_PER_CALL = 1000
 
+# (no INSERT OR IGNORE: inside a trigger the conflict policy of the outer statement, e.g. an upsert, wins)
 _COUNT_FOR_DRAFT = """
-    INSERT OR IGNORE INTO checkpoint_counts(tier, category, checkpoint)
-    SELECT tier, category, {checkpoint} FROM batches WHERE id = {batch};
+    INSERT INTO checkpoint_counts(tier, category, checkpoint)
+    SELECT b.tier, b.category, {checkpoint} FROM batches b WHERE b.id = {batch} AND NOT EXISTS (
+        SELECT 1 FROM checkpoint_counts c
+        WHERE c.tier = b.tier AND c.category = b.category AND c.checkpoint = {checkpoint});
     UPDATE checkpoint_counts SET shown = shown + ({shown}), selected = selected + ({selected})
     WHERE (tier, category) = (SELECT tier, category FROM batches WHERE id = {batch})
       AND checkpoint = {checkpoint};"""
