@@ -10,8 +10,10 @@ from panel_bench import CHECKPOINTS, running_bench, seed_store
 from comfyui_lora_lab.server_routes.services import Services
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module: playwright's sync API keeps an event loop running while it is open, which
+    the asyncio tests of other modules must not inherit."""
     reason = missing_reason()
     if reason:
         pytest.skip(reason)
