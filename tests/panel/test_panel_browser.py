@@ -10,14 +10,14 @@ Screenshots land in test-artifacts/ (look at them).
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
 
-from browser import artifact
+from browser import artifact, missing_reason
 from panel_bench import CONTRAST, POOLS, TEXT_SELECTORS, add_batch, open_panel
 
 from comfyui_lora_lab.server_routes import all_routes
 
 pytestmark = pytest.mark.browser
+expect = pytest.importorskip("playwright.sync_api", reason=missing_reason() or "playwright is missing").expect
 
 # tier -> checkpoint -> (picked, shown, rate text, bar width)
 EXPECTED_STATS = {

@@ -26,6 +26,10 @@ DISCOVERY = {
     "abstained_reason": "", "warnings": ["2 LoRAs of another family were left out"],
 }
 
+POOLS_VIEW = {"file": "/u/pools.json", "tiers": {
+    "t1": {"missing": ["x.safetensors", "y.safetensors", "z.safetensors", "w.safetensors"]},
+    "t2": {"missing": ["z.safetensors"]}, "t3": {"missing": []}}}
+
 CASES = [
     (("fileStem", ["sub\\dir/model.v2.safetensors"]), "model.v2"),
     (("fileStem", [".hidden"]), ".hidden"),
@@ -40,6 +44,14 @@ CASES = [
                      "a.safetensors": {"selected": 0, "total": 0, "selection_rate": 0}}]),
      [{"name": "a.safetensors", "stem": "a", "selected": 0, "total": 0, "rate": 0},
       {"name": "b/z.safetensors", "stem": "z", "selected": 1, "total": 2, "rate": 0.5}]),
+    (("statsRows", [{"m10.safetensors": {}, "m9.safetensors": {}}]),
+     [{"name": "m9.safetensors", "stem": "m9", "selected": 0, "total": 0, "rate": 0},
+      {"name": "m10.safetensors", "stem": "m10", "selected": 0, "total": 0, "rate": 0}]),
+    (("poolsNote", [POOLS_VIEW, "", 3]), {"text": "Not installed, left out: x, y, z and 1 more.",
+                                          "title": "x.safetensors\ny.safetensors\nz.safetensors\nw.safetensors"}),
+    (("poolsNote", [POOLS_VIEW, "t2", 0]), {"text": "Not installed, left out: z. Tiers are defined in /u/pools.json.",
+                                            "title": "z.safetensors"}),
+    (("poolsNote", [POOLS_VIEW, "t3", 2]), {"text": "", "title": ""}),
     (("mergeStats", [{"a": 1, "b": 2}, {"b": 3}]), {"a": 1, "b": 3}),
     (("draftCaption", [{"checkpoint": "sd15/dream.safetensors", "seed": 7,
                         "loras": [{"name": "x/fox.safetensors", "strength": 0.7}]}]),

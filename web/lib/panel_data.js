@@ -46,7 +46,7 @@ export function barPercent(rate, total) {
   return Math.min(100, Math.max(0, rate * 100));
 }
 
-/** Rows of the stats table, in a stable order (by name) so a pick never moves a row. */
+/** Rows of the stats table, in a stable order (by file stem, numbers in order) so a pick never moves a row. */
 export function statsRows(stats) {
   return Object.entries(stats ?? {})
     .map(([name, s]) => ({
@@ -56,7 +56,23 @@ export function statsRows(stats) {
       total: Number(s.total) || 0,
       rate: Number(s.selection_rate) || 0,
     }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort((a, b) => a.stem.localeCompare(b.stem, undefined, { numeric: true }) || a.name.localeCompare(b.name));
+}
+
+/**
+ * The line under the stats table: pool checkpoints that are not installed (left out of batches), at most
+ * three named; when a tier has nothing installed, where its pool is defined.
+ */
+export function poolsNote(pools, tier, shown) {
+  const tiers = Object.entries(pools?.tiers ?? {}).filter(([name]) => !tier || name === tier);
+  const missing = [...new Set(tiers.flatMap(([, t]) => t.missing ?? []))];
+  const parts = [];
+  if (missing.length) {
+    const named = missing.slice(0, 3).map(fileStem).join(", ");
+    parts.push(`Not installed, left out: ${named}${missing.length > 3 ? ` and ${missing.length - 3} more` : ""}.`);
+  }
+  if (!shown && pools?.file) parts.push(`Tiers are defined in ${pools.file}.`);
+  return { text: parts.join(" "), title: missing.join("\n") };
 }
 
 /** `current` with the entries of `changed` replaced (the picks route answers only the checkpoints it touched). */

@@ -3,7 +3,7 @@
 // the layout); three placeholder rows hold the space until the first answer.
 
 import { errorBox, h } from "./dom.js";
-import { ALL_TIERS, barPercent, formatRate, mergeStats, statsRows } from "./panel_data.js";
+import { ALL_TIERS, barPercent, formatRate, mergeStats, poolsNote, statsRows } from "./panel_data.js";
 
 const PLACEHOLDER_ROWS = 3;
 
@@ -33,13 +33,6 @@ function updateRow(row, data) {
   row.cells.total.textContent = String(data.total);
   row.cells.rateText.textContent = formatRate(data.rate, data.total);
   row.cells.bar.style.width = `${barPercent(data.rate, data.total)}%`;
-}
-
-function missingNote(pools, tier) {
-  const tiers = Object.entries(pools?.tiers ?? {}).filter(([name]) => tier === ALL_TIERS || name === tier);
-  const missing = [...new Set(tiers.flatMap(([, t]) => t.missing ?? []))];
-  if (!missing.length) return "";
-  return `Not installed (left out): ${missing.join(", ")}`;
 }
 
 export function createStats(ctx) {
@@ -91,10 +84,12 @@ export function createStats(ctx) {
     }
     if (!data.length) {
       tbody.append(h("tr", { class: "ll-empty" }, h("td", {
-        class: "ll-muted", text: "No installed checkpoint in this tier and no drafts yet.", attrs: { colspan: 4 },
+        class: "ll-muted", text: "No checkpoint of this tier is installed, and no drafts yet.", attrs: { colspan: 4 },
       })));
     }
-    note.textContent = missingNote(pools, tier);
+    const info = poolsNote(pools, tier, data.length);
+    note.textContent = info.text;
+    note.title = info.title;
   }
 
   async function load() {
