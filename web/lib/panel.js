@@ -15,13 +15,22 @@ import { createSwitches } from "./section_switches.js";
 // ComfyUI events that end a run queued from this browser tab; `status` (broadcast) covers runs queued elsewhere.
 const RUN_END_EVENTS = ["execution_success", "execution_error", "execution_interrupted"];
 
-export function mountPanel(root, deps) {
-  const doc = root.ownerDocument;
-  ensureStyles(doc);
-  const live = h("p", { class: "ll-sr", attrs: { "aria-live": "polite", "data-role": "announce" } });
-  const updated = h("span", { class: "ll-updated", attrs: { "data-role": "updated" } });
+/** Call `onRunEnd` whenever a run ends; returns the function that stops listening. */
+function listenForRunEnds(events, onRunEnd) {
+  let queueRemaining;
+  const onStatus = (event) => {
+    const seen = queueDrained(queueRemaining, event.detail);
+    queueRemaining = seen.remaining;
+    if (seen.drained) onRunEnd();
+  };
+  const listeners = [...RUN_END_EVENTS.map((type) => [type, onRunEnd]), ["status", onStatus]];
+  for (const [type, fn] of listeners) events.addEventListener(type, fn);
+  return () => listeners.forEach(([type, fn]) => events.removeEventListener(type, fn));
+}
 
-  const ctx = {
+/** What every section gets: the client, preferences, a clock, announcements and error reporting. */
+function sectionContext(deps, live) {
+  return {
     client: deps.client,
     prefs: deps.prefs,
     now: deps.now ?? (() => Date.now() / 1000),
@@ -32,48 +41,39 @@ export function mountPanel(root, deps) {
       deps.notify({ severity: "error", summary: "LoRA Lab", detail: message });
       return message;
     },
-    onPicked: (changed) => stats.applyPicked(changed),
   };
+}
 
-  const switches = createSwitches(ctx);
+export function mountPanel(root, deps) {
+  ensureStyles(root.ownerDocument);
+  const live = h("p", { class: "ll-sr", attrs: { "aria-live": "polite", "data-role": "announce" } });
+  const updated = h("span", { class: "ll-updated", attrs: { "data-role": "updated" } });
+  const ctx = sectionContext(deps, live);
   const stats = createStats(ctx);
-  const gallery = createGallery(ctx);
-  const discovery = createDiscovery(ctx);
-  const cache = createCache(ctx);
+  ctx.onPicked = (changed) => stats.applyPicked(changed);
+  const [switches, gallery, discovery, cache] = [createSwitches, createGallery, createDiscovery, createCache].map((f) => f(ctx));
 
   const refresh = coalesce(async () => {
     await Promise.all([stats.load(), gallery.load(), cache.load()]);
     updated.textContent = `updated ${new Date(ctx.now() * 1000).toLocaleTimeString()}`;
   });
   const refreshButton = h("button", {
-    class: "ll-button", text: "\u27f3 Refresh",
+    class: "ll-button", text: "\u27f3 Refresh", on: { click: () => refresh() },
     attrs: { type: "button", "aria-label": "Refresh stats and drafts", "data-action": "refresh" },
-    on: { click: () => refresh() },
   });
-
   const panel = h("div", { class: "ll-panel", attrs: { "data-lora-lab-panel": "" } },
     h("div", { class: "ll-header" }, h("h2", { text: "LoRA Lab" }), updated, refreshButton),
     switches.element, stats.element, gallery.element, discovery.element, cache.element, live);
   root.replaceChildren(panel);
 
-  let queueRemaining;
-  const onRunEnd = () => { if (deps.prefs.refreshAfterRun()) refresh(); };
-  const onStatus = (event) => {
-    const seen = queueDrained(queueRemaining, event.detail);
-    queueRemaining = seen.remaining;
-    if (seen.drained) onRunEnd();
-  };
-  const listeners = [...RUN_END_EVENTS.map((type) => [type, onRunEnd]), ["status", onStatus]];
-  for (const [type, fn] of listeners) deps.events.addEventListener(type, fn);
-
+  const stopListening = listenForRunEnds(deps.events, () => { if (deps.prefs.refreshAfterRun()) refresh(); });
   switches.load();
   refresh();
   discovery.detect();
-
   return {
     refresh,
     destroy() {
-      for (const [type, fn] of listeners) deps.events.removeEventListener(type, fn);
+      stopListening();
       panel.remove();
     },
   };

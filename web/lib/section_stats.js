@@ -6,11 +6,14 @@ import { errorBox, h } from "./dom.js";
 import { ALL_TIERS, barPercent, formatRate, mergeStats, poolsNote, statsRows } from "./panel_data.js";
 
 const PLACEHOLDER_ROWS = 3;
+const COLUMNS = [
+  ["Checkpoint", ""], ["Picked", "Drafts you picked as favourites"], ["Shown", "Drafts saved with an image"],
+  ["Rate", "Picked / shown"],
+];
 
 function placeholderRow() {
-  const line = () => h("span", { class: "ll-skeleton ll-skeleton-line" });
-  return h("tr", { class: "ll-placeholder", attrs: { "aria-hidden": "true" } },
-    h("td", {}, line()), h("td", {}, line()), h("td", {}, line()), h("td", {}, line()));
+  const cell = () => h("td", {}, h("span", { class: "ll-skeleton ll-skeleton-line" }));
+  return h("tr", { class: "ll-placeholder", attrs: { "aria-hidden": "true" } }, cell(), cell(), cell(), cell());
 }
 
 function statsRow(name) {
@@ -23,8 +26,7 @@ function statsRow(name) {
   };
   const rate = h("td", { attrs: { "data-col": "rate" } }, cells.rateText,
     h("span", { class: "ll-bar", attrs: { "aria-hidden": "true" } }, cells.bar));
-  const tr = h("tr", { attrs: { "data-checkpoint": name } }, cells.name, cells.selected, cells.total, rate);
-  return { tr, cells };
+  return { tr: h("tr", { attrs: { "data-checkpoint": name } }, cells.name, cells.selected, cells.total, rate), cells };
 }
 
 function updateRow(row, data) {
@@ -35,85 +37,89 @@ function updateRow(row, data) {
   row.cells.bar.style.width = `${barPercent(data.rate, data.total)}%`;
 }
 
-export function createStats(ctx) {
-  let tier = ALL_TIERS;
-  let stats = null;
-  let pools = null;
-  let latest = 0;
-  const rows = new Map();
-  const select = h("select", {
-    class: "ll-select",
-    attrs: { "aria-label": "Tier", "data-role": "tier" },
-    on: { change: () => { tier = select.value; stats = null; load(); } },
-  }, h("option", { text: "All tiers", attrs: { value: ALL_TIERS } }));
-  const tbody = h("tbody", {}, Array.from({ length: PLACEHOLDER_ROWS }, placeholderRow));
-  const table = h("table", { class: "ll-stats", attrs: { "aria-busy": "true" } },
+function statsTable(tbody) {
+  return h("table", { class: "ll-stats", attrs: { "aria-busy": "true" } },
     h("caption", { class: "ll-sr", text: "Selection rate of each checkpoint" }),
     h("colgroup", {}, h("col"), h("col", { class: "ll-num" }), h("col", { class: "ll-num" }), h("col", { class: "ll-rate" })),
-    h("thead", {}, h("tr", {}, h("th", { text: "Checkpoint", attrs: { scope: "col" } }),
-      h("th", { text: "Picked", attrs: { scope: "col", title: "Drafts you picked as favourites" } }),
-      h("th", { text: "Shown", attrs: { scope: "col", title: "Drafts saved with an image" } }),
-      h("th", { text: "Rate", attrs: { scope: "col", title: "Picked / shown" } }))),
+    h("thead", {}, h("tr", {}, COLUMNS.map(([text, title]) => h("th", { text, attrs: { scope: "col", title } })))),
     tbody);
-  const note = h("p", { class: "ll-note" });
-  const errorSlot = h("div");
-  const element = h("section", { class: "ll-section ll-stats-section", attrs: { "aria-label": "Checkpoint stats" } },
-    h("h3", {}, h("span", { text: "Checkpoint stats" }), select), table, note, errorSlot);
+}
 
-  function renderTiers() {
-    const names = Object.keys(pools?.tiers ?? {});
-    if (tier !== ALL_TIERS && !names.includes(tier)) tier = ALL_TIERS;
-    const wanted = [ALL_TIERS, ...names];
-    const have = [...select.options].map((o) => o.value);
-    if (wanted.join("\n") !== have.join("\n")) {
-      select.replaceChildren(...wanted.map((value) => h("option", { text: value || "All tiers", attrs: { value } })));
-    }
-    select.value = tier;
+class Stats {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.tier = ALL_TIERS;
+    this.stats = null;
+    this.pools = null;
+    this.latest = 0;
+    this.rows = new Map();
+    this.select = h("select", {
+      class: "ll-select", attrs: { "aria-label": "Tier", "data-role": "tier" },
+      on: { change: () => { this.tier = this.select.value; this.stats = null; this.load(); } },
+    }, h("option", { text: "All tiers", attrs: { value: ALL_TIERS } }));
+    this.tbody = h("tbody", {}, Array.from({ length: PLACEHOLDER_ROWS }, placeholderRow));
+    this.table = statsTable(this.tbody);
+    this.note = h("p", { class: "ll-note" });
+    this.errorSlot = h("div");
+    this.element = h("section", { class: "ll-section ll-stats-section", attrs: { "aria-label": "Checkpoint stats" } },
+      h("h3", {}, h("span", { text: "Checkpoint stats" }), this.select), this.table, this.note, this.errorSlot);
   }
 
-  function renderRows() {
-    tbody.querySelectorAll(".ll-placeholder, .ll-empty").forEach((el) => el.remove());
-    const data = statsRows(stats);
+  renderTiers() {
+    const names = Object.keys(this.pools?.tiers ?? {});
+    if (this.tier !== ALL_TIERS && !names.includes(this.tier)) this.tier = ALL_TIERS;
+    const wanted = [ALL_TIERS, ...names];
+    if (wanted.join("\n") !== [...this.select.options].map((o) => o.value).join("\n")) {
+      this.select.replaceChildren(...wanted.map((value) => h("option", { text: value || "All tiers", attrs: { value } })));
+    }
+    this.select.value = this.tier;
+  }
+
+  renderRows() {
+    this.tbody.querySelectorAll(".ll-placeholder, .ll-empty").forEach((el) => el.remove());
+    const data = statsRows(this.stats);
     const keep = new Set(data.map((d) => d.name));
-    for (const [name, row] of rows) if (!keep.has(name)) { row.tr.remove(); rows.delete(name); }
+    for (const [name, row] of this.rows) if (!keep.has(name)) { row.tr.remove(); this.rows.delete(name); }
     for (const item of data) {
-      if (!rows.has(item.name)) rows.set(item.name, statsRow(item.name));
-      const row = rows.get(item.name);
-      updateRow(row, item);
-      tbody.append(row.tr);
+      if (!this.rows.has(item.name)) this.rows.set(item.name, statsRow(item.name));
+      updateRow(this.rows.get(item.name), item);
+      this.tbody.append(this.rows.get(item.name).tr);
     }
     if (!data.length) {
-      tbody.append(h("tr", { class: "ll-empty" }, h("td", {
+      this.tbody.append(h("tr", { class: "ll-empty" }, h("td", {
         class: "ll-muted", text: "No checkpoint of this tier is installed, and no drafts yet.", attrs: { colspan: 4 },
       })));
     }
-    const info = poolsNote(pools, tier, data.length);
-    note.textContent = info.text;
-    note.title = info.title;
+    const info = poolsNote(this.pools, this.tier, data.length);
+    this.note.textContent = info.text;
+    this.note.title = info.title;
   }
 
-  async function load() {
-    const call = ++latest;
-    table.setAttribute("aria-busy", "true");
-    const [poolsAnswer, statsAnswer] = await Promise.allSettled([ctx.client.pools(), ctx.client.stats(tier)]);
-    if (call !== latest) return; // the tier changed meanwhile: a newer answer is on its way
-    table.setAttribute("aria-busy", "false");
-    const failed = [poolsAnswer, statsAnswer].find((a) => a.status === "rejected");
-    if (poolsAnswer.status === "fulfilled") { pools = poolsAnswer.value; renderTiers(); }
-    if (statsAnswer.status === "fulfilled") { stats = statsAnswer.value; renderRows(); }
-    errorSlot.replaceChildren(failed ? errorBox(ctx.report(failed.reason, "Could not load checkpoint stats"), load) : "");
-    if (failed && stats === null) tbody.querySelectorAll(".ll-placeholder").forEach((el) => el.remove());
+  async load() {
+    const call = ++this.latest;
+    this.table.setAttribute("aria-busy", "true");
+    const answers = await Promise.allSettled([this.ctx.client.pools(), this.ctx.client.stats(this.tier)]);
+    if (call !== this.latest) return; // the tier changed meanwhile: a newer answer is on its way
+    this.table.setAttribute("aria-busy", "false");
+    const [pools, stats] = answers;
+    if (pools.status === "fulfilled") { this.pools = pools.value; this.renderTiers(); }
+    if (stats.status === "fulfilled") { this.stats = stats.value; this.renderRows(); }
+    const failed = answers.find((a) => a.status === "rejected");
+    const message = failed && this.ctx.report(failed.reason, "Could not load checkpoint stats");
+    this.errorSlot.replaceChildren(failed ? errorBox(message, () => this.load()) : "");
+    if (failed && this.stats === null) this.tbody.querySelectorAll(".ll-placeholder").forEach((el) => el.remove());
   }
 
   /** The picks route answers the new all-tier stats of the checkpoints it touched: merge them or re-read the tier. */
-  function applyPicked(changed) {
-    if (tier === ALL_TIERS && stats !== null) {
-      stats = mergeStats(stats, changed);
-      renderRows();
-      return Promise.resolve();
-    }
-    return load();
+  applyPicked(changed) {
+    if (this.tier !== ALL_TIERS || this.stats === null) return this.load();
+    this.stats = mergeStats(this.stats, changed);
+    this.renderRows();
+    return Promise.resolve();
   }
+}
 
-  return { element, load, applyPicked };
+/** The stats section: {element, load(), applyPicked(changedStats)}. */
+export function createStats(ctx) {
+  return new Stats(ctx);
 }
