@@ -110,6 +110,15 @@ def test_the_tab_renders_stats_and_a_pick_in_the_panel_changes_the_route(browser
         rate = page.locator(f'.ll-stats tr[data-checkpoint="{draft["checkpoint"]}"] .ll-rate-text')
         expect(rate).to_have_text(f"{after['selection_rate'] * 100:.1f}%")
         page.screenshot(path=str(artifact("comfyui-panel-pick.png")))
+        other = next(d for d in drafts["drafts"] if d["image"] and not d["selected"] and d["id"] != draft["id"])
+        key = page.locator(f'.ll-thumb[data-draft="{other["id"]}"]')
+        key.focus()  # the keyboard works inside ComfyUI too (its canvas shortcuts must not eat Space/Enter)
+        page.keyboard.press("Space")
+        expect(key).to_have_attribute("aria-pressed", "true")
+        page.keyboard.press("Enter")
+        expect(key).to_have_attribute("aria-pressed", "false")
+        assert get_json("/api/checkpoints/stats")[other["checkpoint"]]["selected"] == (
+            after["selected"] if other["checkpoint"] == draft["checkpoint"] else stats[other["checkpoint"]]["selected"])
         ours = [e for e in errors if "lora" in e.lower() and "Failed to load resource" not in e]
         assert not ours, ours
     finally:

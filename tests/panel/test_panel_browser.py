@@ -194,14 +194,14 @@ def test_loading_shows_placeholders_without_layout_shift(page, lab):
     expect(page.locator(".ll-stats .ll-placeholder")).to_have_count(3)
     expect(page.locator(".ll-gallery .ll-placeholder")).to_have_count(1)
     expect(page.locator("input[data-setting=auto_lora]")).to_be_disabled()
-    heads = "() => [...document.querySelectorAll('.ll-section > h3')].map(h => h.getBoundingClientRect().top)"
+    heads = "() => [...document.querySelectorAll('.ll-stats-section > h3, .ll-gallery > h3')].map(h => h.getBoundingClientRect().top)"
     before = page.evaluate(heads)
     page.screenshot(path=str(artifact("panel-loading.png")))
     lab.release()
     page.wait_for_selector(".ll-stats tr[data-checkpoint]")
     page.wait_for_function("() => [...document.querySelectorAll('.ll-thumb img')].every(i => i.complete)")
     expect(page.locator("input[data-setting=auto_lora]")).to_be_enabled()
-    assert page.evaluate(heads)[:3] == before[:3]
+    assert page.evaluate(heads) == before
     lab.hold()
     page.click("[data-action=refresh]")
     expect(page.locator(".ll-stats")).to_have_attribute("aria-busy", "true")

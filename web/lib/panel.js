@@ -53,8 +53,16 @@ export function mountPanel(root, deps) {
   ctx.onPicked = (changed) => stats.applyPicked(changed);
   const [switches, gallery, discovery, cache] = [createSwitches, createGallery, createDiscovery, createCache].map((f) => f(ctx));
 
+  // The optional sections sit below the drafts and are drawn only after them, so the drafts' height (unknown
+  // until they arrive) never pushes visible content around while loading.
+  let detected = false;
   const refresh = coalesce(async () => {
-    await Promise.all([stats.load(), gallery.load(), cache.load()]);
+    await Promise.all([stats.load(), gallery.load()]);
+    if (!detected) {
+      detected = true;
+      await discovery.detect();
+    }
+    await cache.load();
     updated.textContent = `updated ${new Date(ctx.now() * 1000).toLocaleTimeString()}`;
   });
   const refreshButton = h("button", {
@@ -69,7 +77,6 @@ export function mountPanel(root, deps) {
   const stopListening = listenForRunEnds(deps.events, () => { if (deps.prefs.refreshAfterRun()) refresh(); });
   switches.load();
   refresh();
-  discovery.detect();
   return {
     refresh,
     destroy() {
