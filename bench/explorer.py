@@ -66,7 +66,8 @@ def _policies(args, config) -> dict[str, dict[str, list]]:
         for agent, drifting in zip(_agents(arms, config) + _agents(arms, config), [False] * 4 + [True] * 4):
             outcome = run_episode(agent, utilities, args.rounds, args.batch, np.random.default_rng(10_000 + seed),
                                   drift=(half, shifted) if drifting else None)
-            store = results.setdefault(agent.name, {"regret": [], "identified": [], "drift_regret": [], "recovery": []})
+            store = results.setdefault(agent.name, {key: [] for key in ("regret", "identified", "drift_regret",
+                                                                        "recovery")})
             if drifting:
                 store["drift_regret"].append(outcome["regret"])
                 store["recovery"].append(outcome["recovery"])
@@ -132,7 +133,8 @@ def _stats_timing(args) -> dict:
         expected = {k: v.to_dict() for k, v in queries.checkpoint_counts(services.database).items()}
         if naive != expected:
             raise RuntimeError("the trigger-kept counts disagree with the rows")
-    return {"stats_p50_ms": round(percentile(route, 50) * 1000, 3), "stats_p95_ms": round(percentile(route, 95) * 1000, 3),
+    return {"stats_p50_ms": round(percentile(route, 50) * 1000, 3),
+            "stats_p95_ms": round(percentile(route, 95) * 1000, 3),
             "health_route_p95_ms": round(percentile(floor, 95) * 1000, 3),
             "stats_naive_query_p95_ms": round(percentile(naive_samples, 95) * 1000, 3)}
 

@@ -19,8 +19,8 @@ def _review(explorer, plan, rng) -> None:
 
     from ..engines.store.generations import DraftImage, ImageRef
 
-    ids = explorer.record_images(plan.batch_id, [DraftImage(d.index, d.checkpoint, ImageRef(f"{plan.batch_id}_{d.index}.png"))
-                                                 for d in plan.drafts])
+    images = [DraftImage(d.index, d.checkpoint, ImageRef(f"{plan.batch_id}_{d.index}.png")) for d in plan.drafts]
+    ids = explorer.record_images(plan.batch_id, images)
     weights = np.array([np.exp(TASTE[d.checkpoint]) for d in plan.drafts])
     explorer.pick([ids[int(rng.choice(len(ids), p=weights / weights.sum()))]], True)
 

@@ -39,7 +39,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--count", type=_count, default=20, help="number of drafts (1-256)")
     parser.add_argument("--tier", default="sd15_draft", help="checkpoint pool to use")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--explore", dest="mode", action="store_const", const="explore", help="spread over 2-3 checkpoints")
+    mode.add_argument("--explore", dest="mode", action="store_const", const="explore",
+                      help="spread over 2-3 checkpoints")
     mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="use the best checkpoint")
     parser.add_argument("--auto-lora", action=argparse.BooleanOptionalAction, default=None,
                         help="add LoRAs chosen for the prompt (default: the panel's setting)")

@@ -1,7 +1,7 @@
 """LoRA Lab Save Drafts: save images like Save Image and record which checkpoint and LoRAs made each draft.
 
 It runs once for the whole batch (every input arrives as a list), so image i of the list becomes draft
-``first_index + i`` of the batch. The LoRAs are read from the queued graph itself: every node upstream of
+``first_index + i`` of the batch (each list item must be a single image). The LoRAs are read from the queued graph itself: every node upstream of
 the images with a ``lora_name`` and a ``strength_model`` (Load LoRA, LoRA Inspect, ...).
 """
 
@@ -38,6 +38,14 @@ def _one(values: list, name: str):
     return values[0]
 
 
+def _one_image_each(images: list) -> None:
+    """Each list item must be one image: item i is draft ``first_index + i`` (and its planned checkpoint)."""
+    sizes = [int(image.shape[0]) for image in images]
+    if any(size != 1 for size in sizes):
+        raise ValueError(f"every draft must be one image, got image batches of sizes {sizes}; set the empty "
+                         "latent's batch_size to 1 and Checkpoint Explorer's count to the number of drafts")
+
+
 def _checkpoints_for(names: list[str], images: list) -> list[str]:
     if len(names) not in (1, len(images)):
         raise ValueError(f"got {len(images)} image list item(s) but {len(names)} checkpoint names; connect "
@@ -57,7 +65,9 @@ def execute(images: list, batch_id: list, checkpoint_name: list, first_index: li
     batch, start, prefix = _one(batch_id, "batch_id"), _one(first_index, "first_index"), _one(filename_prefix,
                                                                                               "filename_prefix")
     if not batch:
-        raise ValueError("batch_id is empty: connect Checkpoint Explorer's batch_id output (or queue with lora-lab queue)")
+        raise ValueError("batch_id is empty: connect Checkpoint Explorer's batch_id output "
+                         "(or queue with lora-lab queue)")
+    _one_image_each(list(images))
     names = _checkpoints_for(list(checkpoint_name), list(images))
     explorer = shared_services().explorer
     explorer.require_batch(batch)

@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..engines.lora_format.metadata import PACK_VERSION
-from ..engines.explorer import Explorer
-from ..engines.explorer.pools import POOLS_FILE
 from ..engines.store import Database
+
+if TYPE_CHECKING:
+    from ..engines.explorer import Explorer
 
 DATABASE_FILE = "lora_lab.sqlite"
 
@@ -40,7 +42,11 @@ class Services:
 
     @property
     def explorer(self) -> Explorer:
-        """CheckpointExplorer over the shared store and ``<data_dir>/checkpoint_pools.json``."""
+        """CheckpointExplorer over the shared store and ``<data_dir>/checkpoint_pools.json`` (numpy is
+        imported on first use, not when the routes are registered)."""
+        from ..engines.explorer import Explorer
+        from ..engines.explorer.pools import POOLS_FILE
+
         database = self.database
         with self._lock:
             if self._explorer is None:

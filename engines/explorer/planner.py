@@ -25,6 +25,7 @@ FOLLOW_PANEL = "panel"
 MAX_COUNT = 256
 MAX_PROMPT_CHARS = 20_000
 SEED_MODULUS = 2 ** 64
+DEFAULT_CONFIG = PolicyConfig()
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def grouped_drafts(names: Sequence[str], counts: Sequence[int], seed: int) -> tu
 
 
 def plan_batch(db: Database, tier: ResolvedTier, request: PlanRequest, settings: PanelSettings,
-               config: PolicyConfig = PolicyConfig(), record: bool = True) -> BatchPlan:
+               config: PolicyConfig = DEFAULT_CONFIG, record: bool = True) -> BatchPlan:
     """Plan one batch and (unless ``record`` is False) record it; nothing is recorded on bad input."""
     mode = settings.mode if request.mode == FOLLOW_PANEL else request.mode
     names = usable_checkpoints(tier, mode)

@@ -14,8 +14,8 @@ from ..store import Database
 from ..store import generation_queries as queries
 from ..store import generations
 from .config import PolicyConfig
-from .planner import BatchPlan, PlanRequest, plan_batch, record_plan
-from .pools import ResolvedTier, check_saveable, load_pools, parse_pools, resolve, save_pools
+from .planner import DEFAULT_CONFIG, BatchPlan, PlanRequest, plan_batch, record_plan
+from .pools import ResolvedTier, TierPool, check_saveable, load_pools, parse_pools, resolve, save_pools
 from .settings import PanelSettings, load_settings, save_settings
 
 MAX_RECENT = 100
@@ -23,12 +23,27 @@ MAX_RECENT = 100
 
 class Explorer:
     def __init__(self, db: Database, pools_path: Path, installed: Callable[[], Sequence[str]],
-                 config: PolicyConfig = PolicyConfig()) -> None:
+                 config: PolicyConfig = DEFAULT_CONFIG) -> None:
         self.db, self.pools_path, self.installed, self.config = db, Path(pools_path), installed, config
+        self._pools: tuple[tuple, dict[str, TierPool]] | None = None
 
     # pools -----------------------------------------------------------------------------------------------
+    def pools(self) -> dict[str, TierPool]:
+        """The pools file, parsed again only when it changed (size, mtime, inode), so the stats route stays cheap."""
+        try:
+            info = self.pools_path.stat()
+            key = (info.st_size, info.st_mtime_ns, info.st_ino)
+        except FileNotFoundError:
+            key = None
+        cached = self._pools
+        if key is None or cached is None or cached[0] != key:
+            pools = load_pools(self.pools_path)
+            info = self.pools_path.stat()
+            self._pools = cached = ((info.st_size, info.st_mtime_ns, info.st_ino), pools)
+        return cached[1]
+
     def tiers(self) -> dict[str, ResolvedTier]:
-        return resolve(load_pools(self.pools_path), list(self.installed()))
+        return resolve(self.pools(), list(self.installed()))
 
     def tier(self, name: str) -> ResolvedTier:
         tiers = self.tiers()
@@ -39,8 +54,7 @@ class Explorer:
     def pools_view(self) -> dict:
         installed = sorted(self.installed())
         return {"file": str(self.pools_path), "installed_checkpoints": installed,
-                "tiers": {name: tier.to_dict() for name, tier in resolve(load_pools(self.pools_path),
-                                                                         installed).items()}}
+                "tiers": {name: tier.to_dict() for name, tier in resolve(self.pools(), installed).items()}}
 
     def set_pools(self, body: Mapping) -> dict:
         """Replace the pools (validated against what is installed) and return the new view."""
@@ -92,8 +106,9 @@ class Explorer:
             names = {c for t in self.tiers().values() for c in t.installed}
         else:
             names = set(self.tier(tier).installed)
-        zero = queries.CheckpointCount(0, 0)
-        return {name: counts.get(name, zero).to_dict() for name in sorted(names | set(counts))}
+        for name in names - set(counts):
+            counts[name] = queries.CheckpointCount(0, 0)
+        return {name: counts[name].to_dict() for name in sorted(counts)}
 
 
 def draft_label(checkpoint: str, loras: Sequence[Mapping]) -> str:

@@ -29,7 +29,8 @@ class CheckpointCount:
         return {"selected": self.selected, "total": self.total, "selection_rate": self.selection_rate}
 
 
-def checkpoint_counts(db: Database, tier: str | None = None, category: str | None = None) -> dict[str, CheckpointCount]:
+def checkpoint_counts(db: Database, tier: str | None = None,
+                      category: str | None = None) -> dict[str, CheckpointCount]:
     """{checkpoint: counts} over all tiers (or one tier / one prompt category)."""
     ensure_schema(db)
     where, params = [], []

@@ -75,9 +75,11 @@ async def test_pools_report_installed_and_missing(client):
     assert pools["installed_checkpoints"] == INSTALLED
     assert pools["tiers"] == {"t": {"checkpoints": INSTALLED, "installed": INSTALLED, "missing": [],
                                     "default": "a.safetensors"}}
-    client.services.explorer.pools_path.write_text('{"tiers": {"t": {"checkpoints": ["a.safetensors", "z.safetensors"]}}}')
+    client.services.explorer.pools_path.write_text(
+        '{"tiers": {"t": {"checkpoints": ["a.safetensors", "z.safetensors"]}}}')
     pools = await (await client.get("/lora_lab/pools")).json()
-    assert pools["tiers"]["t"]["missing"] == ["z.safetensors"] and pools["tiers"]["t"]["installed"] == ["a.safetensors"]
+    assert pools["tiers"]["t"]["missing"] == ["z.safetensors"]
+    assert pools["tiers"]["t"]["installed"] == ["a.safetensors"]
 
 
 async def test_settings_round_trip(client):

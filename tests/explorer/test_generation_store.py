@@ -143,7 +143,8 @@ def test_migration_2_counts_rows_recorded_before_it(tmp_path):
     db.migrate(g.COMPONENT, g.MIGRATIONS[:1])
     with db.transaction() as conn:
         conn.execute("INSERT INTO batches(id, mode, tier, created) VALUES ('b', 'explore', 't', 0)")
-        conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, image_filename) VALUES ('b-0', 'b', 0, 'a', 'x')")
+        conn.execute("INSERT INTO drafts(id, batch_id, idx, checkpoint, image_filename) "
+                     "VALUES ('b-0', 'b', 0, 'a', 'x')")
         conn.execute("INSERT INTO picks(draft_id, selected, picked_at) VALUES ('b-0', 1, 0)")
     reopened = Database(tmp_path / "old.sqlite")
     assert q.checkpoint_counts(reopened) == {"a": q.CheckpointCount(1, 1)}

@@ -90,8 +90,8 @@ def test_prompt_categories_steer_the_plan_when_switched_on(explorer):
     for n in range(12):  # portraits: the user always picks a; landscapes: always c
         for prompt, favourite in (("portrait of a woman", "a.safetensors"), ("mountain landscape", "c.safetensors")):
             plan = explorer.plan(PlanRequest("t", 6, "explore", seed=n, prompt=prompt))
-            ids = explorer.record_images(plan.batch_id, [g.DraftImage(d.index, d.checkpoint, g.ImageRef(f"{d.index}.png"))
-                                                         for d in plan.drafts])
+            images = [g.DraftImage(d.index, d.checkpoint, g.ImageRef(f"{d.index}.png")) for d in plan.drafts]
+            ids = explorer.record_images(plan.batch_id, images)
             liked = [i for i, d in zip(ids, plan.drafts) if d.checkpoint == favourite]
             explorer.pick(liked or ids[:1], bool(liked))
     portrait = explorer.plan(PlanRequest("t", 20, "explore", seed=99, prompt="portrait of a man"))

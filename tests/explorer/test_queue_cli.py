@@ -73,7 +73,8 @@ async def test_queue_plans_records_and_queues_one_prompt_per_draft(server, capsy
         save = prompt["9"]["inputs"]
         assert (save["batch_id"], save["first_index"], save["checkpoint_name"]) == (
             result["batch_id"], draft["index"], draft["checkpoint"])
-        assert prompt["4"]["inputs"]["ckpt_name"] == draft["checkpoint"] and prompt["3"]["inputs"]["seed"] == draft["seed"]
+        assert prompt["4"]["inputs"]["ckpt_name"] == draft["checkpoint"]
+        assert prompt["3"]["inputs"]["seed"] == draft["seed"]
         assert prompt["lora_lab_lora_0"]["inputs"]["lora_name"] == "x.safetensors"
 
 

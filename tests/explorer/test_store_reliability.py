@@ -30,7 +30,8 @@ i = 0
 while True:
     drafts = tuple(g.DraftPlan(j, "abc"[j % 3]) for j in range(6))
     g.record_batch(db, g.BatchRecord(f"b{i}", "explore", drafts, tier="t"))
-    g.record_images(db, f"b{i}", [g.DraftImage(j, d.checkpoint, g.ImageRef(f"{i}_{j}.png")) for j, d in enumerate(drafts)])
+    g.record_images(db, f"b{i}", [g.DraftImage(j, d.checkpoint, g.ImageRef(f"{i}_{j}.png"))
+                                  for j, d in enumerate(drafts)])
     g.record_picks(db, [f"b{i}-{j}" for j in range(0, 6, 2)], True)
     print(i, flush=True)
     i += 1
@@ -75,7 +76,8 @@ def test_a_restart_returns_identical_stats(tmp_path):
     after = subprocess.run([sys.executable, "-c", STATS_SCRIPT, str(path)], capture_output=True, text=True,
                            check=True).stdout.strip()
     assert after == before
-    assert json.dumps({k: v.to_dict() for k, v in q.checkpoint_counts(Database(path)).items()}, sort_keys=True) == before
+    reopened = {k: v.to_dict() for k, v in q.checkpoint_counts(Database(path)).items()}
+    assert json.dumps(reopened, sort_keys=True) == before
 
 
 def test_killing_a_writer_mid_write_leaves_a_consistent_database(tmp_path):
