@@ -60,7 +60,7 @@ function notify(message) {
 function registerTab() {
   const manager = app.extensionManager;
   if (typeof manager?.registerSidebarTab !== "function") {
-    console.warn("[LoRA Lab] this ComfyUI frontend has no registerSidebarTab (needs 1.3 or newer): no LoRA Lab panel.");
+    console.warn("[LoRA Lab] this ComfyUI frontend has no extensionManager.registerSidebarTab: the LoRA Lab panel is not shown.");
     return;
   }
   const client = createClient(api);
