@@ -50,7 +50,7 @@ SPEC = NodeSpec(
 )
 
 
-def validate_inputs(min_strength: float = 0.5, max_strength: float = 0.8, **_: object) -> bool | str:
+def validate_inputs(min_strength: float = 0.5, max_strength: float = 0.8) -> bool | str:
     if isinstance(min_strength, (int, float)) and isinstance(max_strength, (int, float)) and min_strength > max_strength:
         return f"min_strength ({min_strength}) must not be larger than max_strength ({max_strength})"
     return True

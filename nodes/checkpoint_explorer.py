@@ -66,7 +66,7 @@ SPEC = NodeSpec(
 )
 
 
-def validate_inputs(tier=None, mode=None, count=None, **_: object) -> bool | str:
+def validate_inputs(tier=None, mode=None, count=None) -> bool | str:
     """Queue-time checks, so a bad count or an unusable tier is reported before anything runs."""
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT):
         return f"count must be from 1 to {MAX_COUNT}, got {count!r}"
