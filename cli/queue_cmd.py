@@ -10,6 +10,7 @@ can check (count, template, LoRA names) is checked before the batch is recorded.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import time
@@ -18,10 +19,11 @@ from pathlib import Path
 
 from ..engines.explorer import api_prompt
 from ..engines.explorer.lora_choice import CHOOSERS, LoraRequest, fixed, parse_lora
-from ..engines.store.generations import DraftPlan
+from ..engines.store.generations import DraftPlan, LoraUse
 from .comfyui_http import ComfyClient, ServerError
 
 MAX_TEMPLATE_BYTES = 4 * 1024 * 1024
+FAMILIES = ("sd15", "sdxl", "sd3", "flux", "unknown")
 
 
 def _count(text: str) -> int:
@@ -44,7 +46,12 @@ def add_parser(subparsers) -> None:
     mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="use the best checkpoint")
     parser.add_argument("--auto-lora", action=argparse.BooleanOptionalAction, default=None,
                         help="add LoRAs chosen for the prompt (default: the panel's setting)")
-    parser.add_argument("--lora-chooser", choices=sorted(CHOOSERS), default="names", help="how --auto-lora chooses")
+    parser.add_argument("--lora-chooser", choices=["server", *sorted(CHOOSERS)], default="server",
+                        help="how --auto-lora chooses: the server's discovery route (default; full LoRA index and "
+                             "learned picks), or locally from the LoRA names")
+    parser.add_argument("--family", default=None, choices=sorted(FAMILIES),
+                        help="base family of the tier's checkpoints, so LoRAs for other families are never added "
+                             "(default: the tier name's prefix, e.g. sd15_draft -> sd15, else unknown)")
     parser.add_argument("--lora", action="append", default=[], metavar="NAME[:STRENGTH]",
                         help="add this LoRA to every draft (repeatable; replaces --auto-lora's choice)")
     parser.add_argument("--seed", type=int, default=None, help="allocation and draft seeds (default: random)")
@@ -71,6 +78,23 @@ def installed_loras(client: ComfyClient) -> tuple[str, ...]:
     return tuple(spec[1]["options"] if spec[0] == "COMBO" else spec[0])
 
 
+def tier_family(args) -> str:
+    if args.family:
+        return args.family
+    prefix = args.tier.split("_", 1)[0].lower()
+    return prefix if prefix in FAMILIES else "unknown"
+
+
+def server_discovery(client: ComfyClient, family: str):
+    """Ask the server's ``/lora_lab/discover`` (its whole index, sidecars and learned picks) for the prompt."""
+
+    def choose(request: LoraRequest) -> list[LoraUse]:
+        result = client.post("/lora_lab/discover", {"prompt": request.prompt, "family": family})
+        return [LoraUse(pick["name"], pick["strength"]) for pick in result["picks"] if pick["name"] in request.available]
+
+    return choose
+
+
 def lora_chooser(args, client: ComfyClient):
     """None (no LoRAs), or a function draft checkpoint -> LoRAs; validated before anything is recorded."""
     auto = args.auto_lora
@@ -79,7 +103,13 @@ def lora_chooser(args, client: ComfyClient):
     if not auto and not args.lora:
         return None
     available = installed_loras(client)
-    choose = fixed([parse_lora(text) for text in args.lora]) if args.lora else CHOOSERS[args.lora_chooser]
+    if args.lora:
+        choose = fixed([parse_lora(text) for text in args.lora])
+    elif args.lora_chooser == "server":
+        choose = server_discovery(client, tier_family(args))
+    else:
+        choose = functools.partial(CHOOSERS[args.lora_chooser], family=tier_family(args)) \
+            if args.lora_chooser == "discovery" else CHOOSERS[args.lora_chooser]
     choose(LoraRequest(args.prompt, "", available))
     cache: dict[str, list] = {}
 

@@ -1,9 +1,10 @@
 """Which LoRAs a queued draft gets: a pluggable choice, so auto-LoRA can be backed by any engine.
 
-A chooser is a function ``(LoraRequest) -> list[LoraUse]``; ``CHOOSERS`` names the ones ``lora-lab queue``
-offers. ``names`` is the seed's first idea (prompt keywords found in LoRA file names, top 3, strength 0.5-0.8
-by relevance): a transparent fallback, and the baseline the discovery engine (``engines/discovery``) is
-measured against; the lead registers that engine here as the default when the branches merge.
+A chooser is a function ``(LoraRequest) -> list[LoraUse]``; ``CHOOSERS`` names the local ones ``lora-lab queue``
+offers (it also has ``server``: the ComfyUI server's own discovery route, with the full index and what it learned).
+``discovery`` runs the discovery engine on the LoRA names alone (keyword grounding, generic-word guard, abstain
+threshold, family hints in names); ``names`` is the seed's first idea (prompt keywords found in LoRA file names,
+top 3, strength 0.5-0.8 by relevance), kept as the transparent baseline.
 """
 
 from __future__ import annotations
@@ -70,4 +71,14 @@ def parse_lora(text: str) -> LoraUse:
         raise ValueError(f"--lora expects NAME[:STRENGTH], got {text!r}") from None
 
 
-CHOOSERS: dict[str, LoraChooser] = {"names": name_match}
+def discovered_by_name(request: LoraRequest, family: str = "unknown") -> list[LoraUse]:
+    """The discovery engine over the installed LoRA names (no headers or sidecars: a remote server's list)."""
+    from ..discovery import DiscoverOptions, names_only_index, run_discovery
+
+    options = DiscoverOptions(family=family, max_loras=MAX_LORAS, min_strength=MIN_STRENGTH,
+                              max_strength=MAX_STRENGTH, allow_unknown_family=True, use_learning=False)
+    result = run_discovery(names_only_index(list(request.available)), request.prompt, options)
+    return [LoraUse(pick.name, pick.strength) for pick in result.picks]
+
+
+CHOOSERS: dict[str, LoraChooser] = {"discovery": discovered_by_name, "names": name_match}

@@ -36,3 +36,15 @@ def test_parse_lora(text, expected):
 def test_parse_lora_refuses_bad_text(text):
     with pytest.raises(ValueError, match="NAME"):
         parse_lora(text)
+
+
+def test_discovery_by_name_grounds_each_lora_in_a_prompt_word_and_respects_family_hints():
+    from comfyui_lora_lab.engines.explorer.lora_choice import discovered_by_name
+
+    names = ("anime_style_v2.safetensors", "ghibli_style_v2.safetensors", "pixel_art_xl.safetensors")
+    assert [c.name for c in discovered_by_name(LoraRequest("ghibli style castle", "c", names))] == [
+        "ghibli_style_v2.safetensors"]
+    assert [c.name for c in discovered_by_name(LoraRequest("pixel art knight", "c", names))] == [
+        "pixel_art_xl.safetensors"]
+    assert discovered_by_name(LoraRequest("pixel art knight", "c", names), family="sd15") == [], "an XL LoRA"
+    assert discovered_by_name(LoraRequest("masterpiece, best quality, anime girl", "c", names)) == [], "generic words"

@@ -84,3 +84,23 @@ async def test_an_unknown_lora_is_refused_before_the_batch_is_recorded(server, c
     assert await asyncio.to_thread(main, argv) == 2
     assert "nope.safetensors" in capsys.readouterr().err
     assert server.services.explorer.recent(1) == [] and server.queued == []
+
+
+async def test_auto_lora_asks_the_servers_discovery_route_with_the_tiers_family(server, capsys, tmp_path):
+    from safetensors.torch import save_file
+
+    from lora_fixtures import kohya_sd15_tensors
+
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    save_file(kohya_sd15_tensors(), str(folder / "x.safetensors"), metadata={"modelspec.trigger_phrase": "foxstyle"})
+    server.services.lora_dirs = lambda: [folder]
+    server.services.discovery.refresh()
+    argv = ["queue", str(TEMPLATE), "--server", str(server.make_url("")), "--prompt", "a fox, foxstyle", "--count",
+            "2", "--tier", "t", "--family", "sd15", "--auto-lora", "--seed", "3"]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert all(prompt["lora_lab_lora_0"]["inputs"]["lora_name"] == "x.safetensors" for prompt in server.queued)
+    argv[argv.index("a fox, foxstyle")] = "a dog in the snow"
+    server.queued.clear()
+    assert await asyncio.to_thread(main, argv) == 0
+    assert all("lora_lab_lora_0" not in prompt for prompt in server.queued), "no evidence, no LoRA"
