@@ -39,8 +39,9 @@ SPEC = NodeSpec(
                 "checkpoints (more to the ones whose drafts you pick), Quick uses the single best. Picks made in "
                 "the LoRA Lab panel (or POST /lora_lab/picks) teach it.",
     inputs=(
-        Input("tier", "COMBO", "Which pool of checkpoints to explore (edit pools in the panel or in "
-                               "<user dir>/lora_lab/checkpoint_pools.json).", options=_tier_choices),
+        Input("tier", "COMBO", "Which pool of checkpoints to explore (edit pools in "
+                               "<user dir>/lora_lab/checkpoint_pools.json or with PUT /lora_lab/pools; the "
+                               "LoRA Lab panel shows that file's path).", options=_tier_choices),
         Input("mode", "COMBO", "explore: spread the batch over 2-3 checkpoints; quick: all drafts on the best "
                                "one; follow panel: whatever the LoRA Lab panel is set to.",
               default="follow panel", options=tuple(MODES)),
