@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import lora_inspect
+from . import brand_stack, lora_inspect
 
-NODE_MODULES = (lora_inspect,)
+NODE_MODULES = (lora_inspect, brand_stack)
 
 
 def node_class_mappings() -> dict:

@@ -7,6 +7,7 @@ Handlers never reach for globals. Capabilities add fields (with defaults) for wh
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ class Services:
     version: str = PACK_VERSION
     _database: Database | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _brands: object = field(default=None, init=False, repr=False)
 
     @property
     def database(self) -> Database:
@@ -33,3 +35,15 @@ class Services:
             if self._database is None:
                 self._database = Database(Path(self.data_dir) / DATABASE_FILE)
             return self._database
+
+    @property
+    def brands(self):
+        """The brand library and LoRA cache (``engines.brands.BrandService``), created on first use from the
+        environment (``LORA_CACHE_*``, ``LORA_BASE_DIR``) and ``lora_dirs``: one per process, so the
+        BrandLoRAStack node and the ``/lora/...`` routes share one cache."""
+        from ..engines.brands import BrandService
+
+        with self._lock:
+            if self._brands is None:
+                self._brands = BrandService.from_env(os.environ, self.lora_dirs)
+            return self._brands
