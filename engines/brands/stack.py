@@ -50,6 +50,13 @@ def reason_code(exc: BaseException) -> str:
     return next((code for kind, code in FALLBACK_REASONS if isinstance(exc, kind)), "error")
 
 
+def _problem(exc: BaseException) -> str:
+    """What went wrong, without the path (the warning names the file) but with the error's hint."""
+    if isinstance(exc, LoraFileError):
+        return f"{exc.problem}. {exc.hint}" if exc.hint else exc.problem
+    return str(exc)
+
+
 @dataclass
 class StackItem:
     """One LoRA to apply: where it comes from, its file, its weights, or why it cannot be used."""
@@ -176,7 +183,7 @@ def apply_items(model: Any, clip: Any, items: Sequence[StackItem], cache: LoraCa
         try:
             lookup = cache.get(item.path)
         except (LoraFileError, OSError) as exc:
-            _fail(report, entry, item, reason_code(exc), getattr(exc, "problem", str(exc)), strict)
+            _fail(report, entry, item, reason_code(exc), _problem(exc), strict)
             continue
         entry.cache, entry.load_ms = ("hit" if lookup.hit else "miss"), round(lookup.seconds * 1000, 3)
         entry.family = lookup.lora.family.family

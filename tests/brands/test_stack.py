@@ -114,6 +114,7 @@ def test_bad_files_fall_back_to_the_unchanged_model_with_a_warning(service, root
     fallback = report.fallbacks[0]
     assert (fallback.brand, fallback.file, fallback.reason) == ("acme", "brands/acme/v2/style.safetensors", reason)
     assert report.entries[0].status == "fallback" and "WARNING: acme / brands/acme/v2/style.safetensors" in report.text()
+    assert how != "truncated" or "The file is truncated" in fallback.message
     with pytest.raises(StackError, match="brand 'acme', file 'brands/acme/v2/style.safetensors'"):
         apply_items(base, None, items, service.cache, torch_applier, SD15, strict=True)
 
