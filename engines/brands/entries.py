@@ -132,5 +132,5 @@ def _parse_json(text: str) -> list[StackEntry]:
 
 def node_entries(brand: str | None, weight: float, lora_configs: object) -> list[StackEntry]:
     """The node's primary brand (none when ``brand`` is empty) followed by the ``lora_configs`` entries."""
-    entries = [] if not brand else [StackEntry(BrandRef.parse(brand), check_weight(weight, "weight"))]
+    entries = [] if not brand else [StackEntry(BrandRef(brand), check_weight(weight, "weight"))]
     return entries + parse_lora_configs(lora_configs)

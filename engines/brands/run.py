@@ -57,7 +57,7 @@ class StackRequest:
         spec = self._arm_spec(service) if self.ab_mode != "off" else None
         if spec is None:
             return [(None, entries)]
-        primary = BrandRef.parse(self.brand).label if self.brand else None
+        primary = BrandRef(self.brand).label if self.brand else None
         arms = parse_arms(spec[0], primary, spec[1])
         if not arms:
             raise StackConfigError(f"ab_mode '{self.ab_mode}' needs arms: fill ab_arms (e.g. '0.4, 0.6, 0.8') or "

@@ -178,3 +178,10 @@ def test_fingerprint_changes_when_a_new_version_arrives(service, root):
     assert request.fingerprint(service) == before
     make_brand(root, "acme", {"v3/style.safetensors": 7})
     assert request.fingerprint(service) != before
+
+
+@pytest.mark.parametrize("brand,message", [("../x", "brand id '../x' is a path"), ("acme@v1", "may only hold"),
+                                           ("q" * 10_240, "longer than 128")])
+def test_the_brand_widget_takes_a_plain_brand_id(service, brand, message):
+    with pytest.raises(ValueError, match=message):
+        StackRequest(brand).check(service)
