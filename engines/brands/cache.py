@@ -73,14 +73,17 @@ def load_entry(key: FileKey, loader: Callable = load_tensors) -> CachedLora:
     return CachedLora(key, tensors, metadata, nbytes, time.perf_counter() - start, family)
 
 
+def _ms(ordered: list[float], q: float) -> float:
+    """The q-quantile (0-1, nearest rank) of sorted seconds, in milliseconds."""
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 4)
+
+
 def _percentiles(values: deque) -> dict[str, float | None]:
     if not values:
         return {"count": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "max_ms": None}
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return {"count": len(ordered), "mean_ms": round(sum(ordered) / len(ordered) * 1000, 4),
-            "p50_ms": round(pick(0.5) * 1000, 4), "p95_ms": round(pick(0.95) * 1000, 4),
-            "max_ms": round(ordered[-1] * 1000, 4)}
+            "p50_ms": _ms(ordered, 0.5), "p95_ms": _ms(ordered, 0.95), "max_ms": _ms(ordered, 1.0)}
 
 
 @dataclass

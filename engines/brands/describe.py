@@ -26,17 +26,10 @@ TRAINING_KEYS = {"steps": "ss_max_train_steps", "epochs": "ss_num_epochs", "lear
 CONTENT_HASH_KEYS = ("modelspec.hash_sha256", "sshs_model_hash")
 
 
-def brand_summary(brand: Brand) -> dict:
-    """One row of ``GET /lora/list`` (names only)."""
-    return {"brand_id": brand.brand_id, "roles": brand.roles, "versions": brand.versions(),
-            "files": len(brand.files), "has_metadata": brand.has_metadata, "refused_files": list(brand.refused),
-            "truncated_listing": brand.truncated}
-
-
 def listing(library: BrandLibrary) -> dict:
     brands = library.list()
     return {"roots": [str(root.path) for root in library.roots()], "count": len(brands),
-            "brands": [brand_summary(brand) for brand in brands]}
+            "brands": [brand.summary for brand in brands]}
 
 
 def _stamp(brand: Brand) -> list:

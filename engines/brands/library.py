@@ -42,18 +42,18 @@ class BrandLibrary:
     def __init__(self, roots: Callable[[], Sequence[BrandRoot]]) -> None:
         self._roots = roots
         self._lock = threading.Lock()
-        self._brands: dict[Path, Brand] = {}
+        self._brands: dict[str, Brand] = {}  # by folder path as text: cheaper to build and hash than Path
         self._sidecars: dict[Path, tuple[tuple[int, int], BrandSidecar]] = {}
 
     def roots(self) -> list[BrandRoot]:
         return list(self._roots())
 
-    def _fresh(self, root: BrandRoot, brand_id: str, path: Path) -> Brand:
+    def _fresh(self, root: BrandRoot, brand_id: str, path: str) -> Brand:
         with self._lock:
             cached = self._brands.get(path)
         if cached is not None and cached.root == root and current_signature(cached) == cached.signature:
             return cached
-        brand = scan_brand(root, brand_id, path)
+        brand = scan_brand(root, brand_id, Path(path))
         with self._lock:
             self._brands[path] = brand
         return brand
@@ -74,12 +74,12 @@ class BrandLibrary:
                     continue
                 try:
                     validate_brand_id(entry.name)
-                    path = child_path(root.path, entry.name) if entry.is_symlink() else Path(entry.path)
+                    path = str(child_path(root.path, entry.name)) if entry.is_symlink() else entry.path
                     found[entry.name] = self._fresh(root, entry.name, path)
                 except (BrandIdError, OSError):
                     continue  # not a brand folder name, a link out of the root, or removed while listing
         with self._lock:  # forget brands that are gone, so the memo stays as large as the library
-            self._brands = {brand.path: brand for brand in found.values()}
+            self._brands = {str(brand.path): brand for brand in found.values()}
         return [found[name] for name in sorted(found)]
 
     def brand_ids(self) -> list[str]:
@@ -92,7 +92,7 @@ class BrandLibrary:
         for root in roots:
             candidate = root.path / brand_id
             if candidate.is_dir():
-                return self._fresh(root, brand_id, child_path(root.path, brand_id))
+                return self._fresh(root, brand_id, str(child_path(root.path, brand_id)))
         searched = ", ".join(str(root.path) for root in roots) or "no brand root is configured"
         raise BrandNotFoundError(f"brand '{brand_id}' not found (searched {searched})")
 

@@ -15,6 +15,7 @@ root. Pickle files are listed as refused so a user sees why their ``.ckpt`` is n
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -72,6 +73,13 @@ class Brand:
     def versions(self, role: str | None = None) -> list[str]:
         chosen = [f for f in self.files if role is None or f.role == role]
         return [v for v in sorted({f.version for f in chosen if f.version}, key=parse_version)]
+
+    @functools.cached_property
+    def summary(self) -> dict:
+        """One row of ``GET /lora/list`` (names only), computed once per scan."""
+        return {"brand_id": self.brand_id, "roles": self.roles, "versions": self.versions(),
+                "files": len(self.files), "has_metadata": self.has_metadata, "refused_files": list(self.refused),
+                "truncated_listing": self.truncated}
 
 
 def _role_of(stem: str, brand_id: str) -> tuple[str, int]:
@@ -141,7 +149,7 @@ def _scan_folder(out: _Collected, folder: Path, prefix: str, brand_id: str, vers
     out.truncated |= truncated
     for entry in entries:
         relative = prefix + entry.name
-        if not _inside(Path(entry.path), real_root):
+        if entry.is_symlink() and not _inside(Path(entry.path), real_root):  # plain entries are inside already
             out.ignored.append(relative)
         elif entry.is_dir():
             if version is None and parse_version(entry.name):

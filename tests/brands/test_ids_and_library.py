@@ -173,3 +173,14 @@ def test_a_broken_sidecar_does_not_stop_resolution(library, root):
     assert "metadata.json ignored" in resolved.notes[0]
     (folder / "metadata.json").write_text(json.dumps({"description": "ok"}))
     assert library.resolve(BrandRef("acme")).notes == ()
+
+
+def test_a_file_link_out_of_the_root_is_ignored_and_one_inside_is_kept(library, root, tmp_path):
+    folder = make_brand(root, "acme")
+    outside = write_lora(tmp_path / "private" / "secret.safetensors")
+    (folder / "product.safetensors").symlink_to(outside)
+    make_brand(root, "beta", {"lora.safetensors": 1})
+    (folder / "photography.safetensors").symlink_to(root / "beta" / "lora.safetensors")
+    brand = library.get("acme")
+    assert brand.ignored == ("product.safetensors",)
+    assert brand.roles == ["style", "photography"]
