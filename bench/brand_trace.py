@@ -145,7 +145,7 @@ async def _list_requests(services, count: int) -> dict:
             "metadata_304_p95_ms": ms(not_modified, 95)}
 
 
-def list_timings(root: Path, brands: int, requests: int = 50) -> dict:
+def list_timings(root: Path, brands: int, requests: int = 200) -> dict:
     """``GET /lora/list`` and ``/lora/{id}/metadata`` through aiohttp on a library of ``brands`` x 3 files."""
     from ..server_routes.services import Services
 

@@ -66,11 +66,21 @@ class BrandLibrary:
             return []
 
     def list(self) -> list[Brand]:
-        """Every brand in every root, sorted by id; a brand id in two roots comes from the first root."""
+        """Every brand in every root, sorted by id; a brand id in two roots comes from the first root.
+
+        A brand seen before costs one ``stat`` here (its name was validated when it was first scanned).
+        """
+        with self._lock:
+            memo = self._brands
         found: dict[str, Brand] = {}
         for root in self.roots():
             for entry in self._root_entries(root):
                 if entry.name in found or not entry.is_dir():
+                    continue
+                cached = memo.get(entry.path)
+                if (cached is not None and cached.root == root and not entry.is_symlink()
+                        and current_signature(cached) == cached.signature):
+                    found[entry.name] = cached
                     continue
                 try:
                     validate_brand_id(entry.name)

@@ -187,7 +187,10 @@ def scan_brand(root: BrandRoot, brand_id: str, brand_path: Path) -> Brand:
 def current_signature(brand: Brand) -> tuple | None:
     """The signature the folder has now (stat calls only); None if the folder is gone."""
     try:
+        folder_time = os.stat(brand.path).st_mtime_ns
+        if not brand.signature[1]:  # the common case: no version folders
+            return (folder_time, ())
         dirs = [(name, (brand.path / name).stat().st_mtime_ns) for name, _ in brand.signature[1]]
-        return (brand.path.stat().st_mtime_ns, tuple(sorted(dirs)))
+        return (folder_time, tuple(sorted(dirs)))
     except OSError:
         return None
