@@ -66,16 +66,19 @@ def _request(brand, weight, lora_configs, strict, ab_mode, ab_arms, ab_key):
     from ..engines.brands.run import StackRequest
 
     return StackRequest(brand=None if brand == NONE_CHOICE else brand, weight=weight, lora_configs=lora_configs or "",
-                        strict=bool(strict), ab_mode=ab_mode, ab_arms=ab_arms or "",
+                        strict=bool(strict), ab_mode=ab_mode or "off", ab_arms=ab_arms or "",
                         ab_key=0 if ab_key is None else ab_key)
 
 
-def validate_inputs(brand=NONE_CHOICE, weight=0.8, lora_configs="", strict=False, ab_mode="off", ab_arms="",
-                    ab_key=0, **_: object) -> bool | str:
-    """Queue-time check: the stack text and arms parse, brand ids are valid; strict: every file is readable."""
+def validate_inputs(brand: str = NONE_CHOICE, lora_configs: str = "", strict: bool = False, ab_mode: str = "off",
+                    ab_arms: str = "") -> bool | str:
+    """Queue-time check: the stack text and arms parse, brand ids are valid; strict: every file is readable.
+
+    ``brand`` is named here so a brand missing from the combo is ours to judge (a warning unless strict);
+    ComfyUI checks the ranges of ``weight`` and ``ab_key`` itself, which do not change what is checked here.
+    """
     try:
-        _request(brand, 0.8 if weight is None else weight, lora_configs, strict, ab_mode, ab_arms, ab_key).check(
-            _services().brands)
+        _request(brand, 0.8, lora_configs, strict, ab_mode, ab_arms, 0).check(_services().brands)
     except (ValueError, OSError) as exc:
         return str(exc)
     return True

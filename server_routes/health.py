@@ -12,6 +12,8 @@ from .services import Services
 # capability -> Python modules it needs beyond the core (torch, safetensors)
 CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "inspect": ("torch", "safetensors"),
+    "discovery": ("safetensors",),
+    "explorer": ("numpy",),
     "brands": ("torch", "safetensors"),
 }
 
