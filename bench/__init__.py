@@ -11,4 +11,5 @@ BENCHMARKS = {
     "discovery": "discovery",
     "discovery-semantic": "discovery_semantic",
     "explorer": "explorer",
+    "brand-cache": "brand_cache",
 }

@@ -10,12 +10,13 @@ import json
 import time
 from pathlib import Path
 
-from . import demo_discovery, demo_explorer, demo_lora_format
+from . import demo_brands, demo_discovery, demo_explorer, demo_lora_format
 
 STEPS = (
     ("LoRA file core", demo_lora_format.run),
     ("LoRA discovery", demo_discovery.run),
     ("Checkpoint explorer", demo_explorer.run),
+    ("Brand LoRA stacks", demo_brands.run),
 )
 
 

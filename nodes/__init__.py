@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import auto_lora, checkpoint_explorer, lora_inspect, save_drafts
+from . import auto_lora, brand_stack, checkpoint_explorer, lora_inspect, save_drafts
 
-NODE_MODULES = (lora_inspect, auto_lora, checkpoint_explorer, save_drafts)
+NODE_MODULES = (lora_inspect, auto_lora, checkpoint_explorer, save_drafts, brand_stack)
 
 
 def node_class_mappings() -> dict:

@@ -14,6 +14,7 @@ CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "inspect": ("torch", "safetensors"),
     "discovery": ("safetensors",),
     "explorer": ("numpy",),
+    "brands": ("torch", "safetensors"),
 }
 
 

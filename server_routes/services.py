@@ -7,6 +7,7 @@ Handlers never reach for globals. Capabilities add fields (with defaults) for wh
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _discovery: object | None = field(default=None, init=False, repr=False)
     _explorer: Explorer | None = field(default=None, init=False, repr=False)
+    _brands: object = field(default=None, init=False, repr=False)
 
     @property
     def database(self) -> Database:
@@ -64,3 +66,15 @@ class Services:
             if self._explorer is None:
                 self._explorer = Explorer(database, Path(self.data_dir) / POOLS_FILE, self.checkpoint_names)
             return self._explorer
+
+    @property
+    def brands(self):
+        """The brand library and LoRA cache (``engines.brands.BrandService``), created on first use from the
+        environment (``LORA_CACHE_*``, ``LORA_BASE_DIR``) and ``lora_dirs``: one per process, so the
+        BrandLoRAStack node and the ``/lora/...`` routes share one cache."""
+        from ..engines.brands import BrandService
+
+        with self._lock:
+            if self._brands is None:
+                self._brands = BrandService.from_env(os.environ, self.lora_dirs)
+            return self._brands
