@@ -1,8 +1,9 @@
 """LoRA Lab Save Drafts: save images like Save Image and record which checkpoint and LoRAs made each draft.
 
 It runs once for the whole batch (every input arrives as a list), so image i of the list becomes draft
-``first_index + i`` of the batch (each list item must be a single image). The LoRAs are read from the queued graph itself: every node upstream of
-the images with a ``lora_name`` and a ``strength_model`` (Load LoRA, LoRA Inspect, ...).
+``first_index + i`` of the batch (each list item must be a single image). The LoRAs are read from the queued
+graph itself (every node upstream of the images with a ``lora_name`` and a ``strength_model``: Load LoRA, LoRA
+Inspect, ...) and from the optional ``lora_stack`` input, for stackers that choose their LoRAs at run time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ SPEC = NodeSpec(
                                     "lora-lab queue sets it).", default=0, min=0, max=10_000, step=1),
         Input("filename_prefix", "STRING", "Prefix of the saved files, as in Save Image (may contain a subfolder).",
               default="lora_lab/draft"),
+        Input("lora_stack", "LORA_STACK", "Optional: the LORA_STACK of a stacker that picks LoRAs at run time (Brand "
+                                          "LoRA Stack, Auto LoRA Discover), so its LoRAs are recorded too; one stack "
+                                          "for all drafts or one per draft.", optional=True),
     ),
     outputs=(),
     output_node=True,
@@ -56,10 +60,11 @@ def _checkpoints_for(names: list[str], images: list) -> list[str]:
 
 
 def execute(images: list, batch_id: list, checkpoint_name: list, first_index: list, filename_prefix: list,
-            prompt=None, extra_pnginfo=None, unique_id=None) -> NodeResult:
+            lora_stack: list | None = None, prompt=None, extra_pnginfo=None, unique_id=None) -> NodeResult:
     from ..bridge import images as image_files
     from ..bridge.services import shared_services
     from ..engines.explorer.api_prompt import upstream_loras
+    from ..engines.explorer.draft_loras import draft_loras
     from ..engines.store.generations import DraftImage, ImageRef
 
     batch, start, prefix = _one(batch_id, "batch_id"), _one(first_index, "first_index"), _one(filename_prefix,
@@ -71,13 +76,15 @@ def execute(images: list, batch_id: list, checkpoint_name: list, first_index: li
     names = _checkpoints_for(list(checkpoint_name), list(images))
     explorer = shared_services().explorer
     explorer.require_batch(batch)
-    loras = upstream_loras(prompt, str(unique_id)) if prompt and unique_id is not None else ()
+    upstream = upstream_loras(prompt, str(unique_id)) if prompt and unique_id is not None else ()
+    loras_per_draft = draft_loras(upstream, lora_stack, len(images))
     saved, drafts = [], []
-    for tensor, name in zip(images, names):
+    for tensor, name, loras in zip(images, names, loras_per_draft):
         for ref in image_files.save_images(tensor, prefix, prompt, extra_pnginfo):
             drafts.append(DraftImage(start + len(drafts), name, ImageRef(**ref), loras))
             saved.append(ref)
     explorer.record_images(batch, drafts)
-    lora_text = ", ".join(f"{lora.name} {lora.strength:g}" for lora in loras) or "none"
+    used = {lora.name: lora for loras in loras_per_draft for lora in loras}.values()
+    lora_text = ", ".join(f"{lora.name} {lora.strength:g}" for lora in used) or "none"
     text = f"batch {batch}: drafts {start}-{start + len(drafts) - 1} recorded (LoRAs: {lora_text})"
     return NodeResult((), ui={"images": saved, "text": [text]})
