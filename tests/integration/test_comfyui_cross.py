@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from comfyui_client import request, requires_comfyui, requires_comfyui_path, run_prompt
-from test_comfyui_brands import build_brand_library
-from test_comfyui_explorer import _explorer_prompt, two_checkpoint_tier  # noqa: F401 (fixture)
+from integration.test_comfyui_brands import build_brand_library
+from integration.test_comfyui_explorer import _explorer_prompt, two_checkpoint_tier  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.comfyui, requires_comfyui, requires_comfyui_path]
 ARM_WEIGHTS = {0.3, 0.9}  # the acme brand's metadata.json ab_arms: subtle 0.3, bold 0.9
