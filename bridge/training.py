@@ -4,19 +4,23 @@ trained-on checkpoint as MODEL/CLIP, and the hook that tells the pack's LoRA ind
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from pathlib import Path
 
 from . import folders
 
-# Called with the path of every LoRA the trainer saves. The pack's LoRA index (discovery) registers its
-# upsert here; ComfyUI's own loras list needs nothing: folder_paths re-scans a folder whose mtime changed.
-LORA_SAVED_HOOKS: list[Callable[[Path], None]] = []
-
 
 def lora_saved(path: Path) -> None:
-    for hook in LORA_SAVED_HOOKS:
-        hook(path)
+    """Register a LoRA the trainer just wrote with the pack's LoRA index (discovery), without a rescan.
+
+    ComfyUI's own loras list needs nothing: folder_paths re-scans a folder whose mtime changed.
+    """
+    from .services import shared_services
+
+    try:
+        shared_services().discovery.upsert(path)
+    except (ValueError, OSError) as exc:  # outside the indexed folders, or gone again: the file itself is fine
+        logging.getLogger("lora_lab.trainer").warning("new LoRA %s was not added to the LoRA index: %s", path, exc)
 
 
 def checkpoint_path(name: str) -> Path:
