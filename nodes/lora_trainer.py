@@ -62,7 +62,7 @@ SPEC = NodeSpec(
 )
 
 
-def validate_inputs(lora_name: str = "", engine: str = "auto", dataset_dir: str = "", **_: object) -> bool | str:
+def validate_inputs(lora_name: str = "", engine: str = "auto", dataset_dir: str = "") -> bool | str:
     """Queue-time checks that need no model: a usable name and a known engine."""
     from ..engines.training.job import JobError, clean_name
 
