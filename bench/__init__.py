@@ -8,5 +8,10 @@ from __future__ import annotations
 
 BENCHMARKS = {
     "lora-format": "lora_format",
+    "discovery": "discovery",
+    "discovery-semantic": "discovery_semantic",
+    "explorer": "explorer",
+    "brand-cache": "brand_cache",
+    "trainer": "trainer",
     "t2l": "t2l",
 }

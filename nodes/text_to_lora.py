@@ -115,7 +115,7 @@ def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate
             unique_id: str | None = None) -> NodeResult:
     import torch
 
-    from ..bridge import clip_encoders, folders, lora_apply, progress
+    from ..bridge import clip_encoders, folders, lora_apply, lora_index, progress
     from ..engines.lora_format import render
     from ..engines.t2l import output, pipeline, plot
 
@@ -125,6 +125,8 @@ def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate
         bundles = clip_encoders.encoder_bundles(clip, request.config)
         result = pipeline.run(request, bundles, report_progress)
     path = output.save_result(result, folders.default_lora_dir() / output.SUBFOLDER, name_prefix) if save else None
+    if path is not None:
+        lora_index.register_new_lora(path)
     tensors = render(result.weights, "kohya", request.config.family)
     _, new_clip, applied = lora_apply.apply_lora(None, clip, tensors, 0.0, strength)
     summary = result.summary() | {"path": str(path or ""), "applied": applied.to_dict(max_listed=5)}

@@ -12,6 +12,10 @@ from .services import Services
 # capability -> Python modules it needs beyond the core (torch, safetensors)
 CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "inspect": ("torch", "safetensors"),
+    "discovery": ("safetensors",),
+    "explorer": ("numpy",),
+    "brands": ("torch", "safetensors"),
+    "trainer": ("torch", "safetensors", "diffusers", "transformers", "peft", "PIL"),
 }
 
 

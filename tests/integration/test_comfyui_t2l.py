@@ -41,6 +41,7 @@ async def test_example_workflow_runs_and_its_lora_loads_with_every_key():
     assert Path(saved).is_file() and Path(saved).parent.name == "text_to_lora"
     lora_name = f"text_to_lora/{Path(saved).name}"
     assert lora_name in get_json("/object_info/LoraLoader")["LoraLoader"]["input"]["required"]["lora_name"][0]
+    assert Path(saved).name in json.dumps(get_json("/lora_lab/loras?q=itest_t2l&limit=200")), "not in the LoRA index"
     log_before = Path(LOG).read_text(errors="replace") if LOG else ""
     loader_prompt = {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
