@@ -95,7 +95,7 @@ def run_plain(model, calibration, ids, steps: int, lr: float, rank: int) -> tupl
         adam.zero_grad()
         loss.backward()
         adam.step()
-        nll_curve.append(float(nll))
+        nll_curve.append(float(nll.detach()))
     return time.perf_counter() - start, nll_curve
 
 

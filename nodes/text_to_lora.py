@@ -66,7 +66,7 @@ SPEC = NodeSpec(
 )
 
 
-def validate_inputs(prompt: str = "", rank: int = 4, config: str = "sd15", **_: object) -> bool | str:
+def validate_inputs(prompt: str = "", rank: int = 4, config: str = "sd15") -> bool | str:
     """Queue-time checks that need no model: an empty prompt, an unknown or broken config, a rank too large."""
     from ..engines.t2l.config import ConfigError, check_rank
 

@@ -105,7 +105,7 @@ def train_proposer(spec: ProposerSpec, examples: Examples, config: TrainConfig,
                 adam.zero_grad(set_to_none=True)
                 loss.backward()
                 adam.step()
-                total += float(loss) * len(batch)
+                total += float(loss.detach()) * len(batch)
             history.append(total / count)
             progress(epoch + 1, config.epochs, f"proposer epoch {epoch + 1}: distillation loss {history[-1]:.4f}")
     return proposer.eval(), history
