@@ -16,6 +16,7 @@ CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "explorer": ("numpy",),
     "brands": ("torch", "safetensors"),
     "trainer": ("torch", "safetensors", "diffusers", "transformers", "peft", "PIL"),
+    "t2l": ("torch", "safetensors", "numpy"),
 }
 
 
