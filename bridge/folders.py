@@ -37,7 +37,9 @@ def folder_paths_of(folder: str) -> list[str]:
 
 
 # Model folders the pack adds to ComfyUI (models/<name>), with the file types each lists.
-PACK_MODEL_FOLDERS: dict[str, set[str]] = {}
+PACK_MODEL_FOLDERS: dict[str, set[str]] = {
+    "prompt_refiner": {".json", ".safetensors", ".model"},  # Flan-T5 base folders + LoRA adapter folders beside them
+}
 
 
 def register_pack_folders() -> None:

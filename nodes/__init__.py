@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import lora_inspect
+from . import lora_inspect, prompt_refiner
 
-NODE_MODULES = (lora_inspect,)
+NODE_MODULES = (lora_inspect, prompt_refiner)
 
 
 def node_class_mappings() -> dict:

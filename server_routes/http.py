@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..engines.lora_format import LoraFileError, OutputExistsError
+from ..engines.refiner.errors import BusyError, GenerationTimeout, ModelUnavailableError, NotConfiguredError
 
 log = logging.getLogger("lora_lab.routes")
 
@@ -39,6 +40,10 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (KeyError, 404, "not_found"),
     (PermissionError, 403, "forbidden"),
     (ValueError, 400, "bad_request"),
+    (NotConfiguredError, 503, "no_model"),
+    (ModelUnavailableError, 503, "model_unavailable"),
+    (BusyError, 503, "busy"),
+    (GenerationTimeout, 504, "timeout"),
 )
 
 

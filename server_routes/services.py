@@ -23,7 +23,10 @@ class Services:
     data_dir: Path
     lora_dirs: Callable[[], list[Path]] = field(default=lambda: [])
     version: str = PACK_VERSION
+    refiner_model_dirs: Callable[[], list[Path]] = field(default=lambda: [])  # the prompt_refiner model folders
+    refiner_fixed: tuple[Path, Path] | None = None  # (base dir, adapter dir) pinned by `lora-lab refiner serve`
     _database: Database | None = field(default=None, init=False, repr=False)
+    _refiner: object = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
@@ -33,3 +36,14 @@ class Services:
             if self._database is None:
                 self._database = Database(Path(self.data_dir) / DATABASE_FILE)
             return self._database
+
+    @property
+    def refiner(self):
+        """The PromptRefiner service (model folders, route settings in ``<data_dir>/prompt_refiner.json``, cache)."""
+        from ..engines.refiner.service import SETTINGS_FILE, RefinerService
+
+        with self._lock:
+            if self._refiner is None:
+                self._refiner = RefinerService(self.refiner_model_dirs, Path(self.data_dir) / SETTINGS_FILE,
+                                               self.refiner_fixed)
+            return self._refiner
