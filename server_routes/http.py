@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..engines.lora_format import LoraFileError, OutputExistsError
-from ..engines.refiner.errors import BusyError, GenerationTimeout, ModelUnavailableError, NotConfiguredError
+from ..engines.refiner.errors import (BusyError, GenerationTimeout, ModelUnavailableError, NotConfiguredError,
+                                     SettingsError)
 
 log = logging.getLogger("lora_lab.routes")
 
@@ -41,6 +42,7 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (PermissionError, 403, "forbidden"),
     (ValueError, 400, "bad_request"),
     (NotConfiguredError, 503, "no_model"),
+    (SettingsError, 503, "bad_settings"),
     (ModelUnavailableError, 503, "model_unavailable"),
     (BusyError, 503, "busy"),
     (GenerationTimeout, 504, "timeout"),

@@ -30,6 +30,10 @@ class NotConfiguredError(RefinerError):
         super().__init__(f"{message}. {MODEL_HELP}")
 
 
+class SettingsError(RefinerError):
+    """The route's settings file is unreadable or invalid (a server-side problem, not the request's)."""
+
+
 class BusyError(RefinerError):
     """More requests are waiting for a model than its queue holds."""
 

@@ -98,8 +98,14 @@ def decode(model, tokenizer, sources: Sequence[str], settings: DecodeSettings, d
     processors = LogitsProcessorList([_seeded_sampler(settings, device)] if settings.sample else [])
     with torch.inference_mode():
         output = model.generate(**encoded, max_new_tokens=int(settings.max_new_tokens), do_sample=False, num_beams=1,
-                                logits_processor=processors, stopping_criteria=StoppingCriteriaList([stop]))
+                                suppress_tokens=[tokenizer.pad_token_id], logits_processor=processors,
+                                stopping_criteria=StoppingCriteriaList([stop]))
     if stop.hit:
         raise GenerationTimeout("generation was stopped: it ran past its time limit or was cancelled")
-    new_tokens = [int((row[1:] != tokenizer.pad_token_id).sum()) for row in output]
-    return Decoded(tokenizer.batch_decode(output, skip_special_tokens=True), new_tokens)
+    return Decoded(tokenizer.batch_decode(output, skip_special_tokens=True),
+                   [_generated_length(row[1:].tolist(), tokenizer.eos_token_id) for row in output])
+
+
+def _generated_length(tokens: list[int], eos: int) -> int:
+    """Tokens the model generated for one row: up to and including its end-of-sequence (the rest is padding)."""
+    return tokens.index(eos) + 1 if eos in tokens else len(tokens)

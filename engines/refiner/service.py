@@ -21,7 +21,7 @@ from pathlib import Path
 from ..progress import Progress, no_progress
 from .cache import ModelCache
 from .catalog import Catalog, scan
-from .errors import ModelUnavailableError, NotConfiguredError
+from .errors import ModelUnavailableError, NotConfiguredError, SettingsError
 from .files import read_json
 from .generation import MAX_NEW_TOKENS_LIMIT, DecodeSettings
 from .runtime import DEVICES, LoadedRefiner, RefineResult
@@ -52,14 +52,17 @@ class RouteSettings:
 
     @classmethod
     def from_file(cls, path: Path) -> RouteSettings:
-        body = read_json(path, "refiner settings")
+        try:
+            body = read_json(path, "refiner settings")
+        except (FileNotFoundError, ValueError) as exc:
+            raise SettingsError(str(exc)) from None
         unknown = sorted(set(body) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"refiner settings {path}: unknown keys {unknown}; known: {[f.name for f in fields(cls)]}")
+            raise SettingsError(f"refiner settings {path}: unknown keys {unknown}; known: {[f.name for f in fields(cls)]}")
         try:
             return cls(**body)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"refiner settings {path}: {exc}") from None
+            raise SettingsError(f"refiner settings {path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class RefinerService:
         catalog = self.catalog()
         try:
             choice, reason = self.route_choice(), None
-        except (NotConfiguredError, ValueError) as exc:
+        except (NotConfiguredError, SettingsError) as exc:
             choice, reason = None, str(exc)
         return {"configured": {"model": choice.base, "adapter": choice.adapter} if choice else None, "reason": reason,
                 "bases": list(catalog.bases), "adapters": list(catalog.adapters), "loaded": self.cache.loaded(),
@@ -157,5 +160,5 @@ def _default_adapter(catalog: Catalog) -> str:
 def _safe_settings(service: RefinerService) -> dict | str:
     try:
         return asdict(service.settings())
-    except ValueError as exc:
+    except SettingsError as exc:
         return str(exc)

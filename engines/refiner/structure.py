@@ -87,7 +87,7 @@ def layout_sections(text: str) -> str:
     flat = re.sub(r"(Constraints:|Steps:)\s+", r"\1\n", flat)
     flat = re.sub(r"\s+-\s+(?=\S)", "\n- ", flat)
     flat = re.sub(r"\s+(\d{1,2}\.)\s+", r"\n\1 ", flat)
-    return flat.strip()
+    return re.sub(r" *\n *", "\n", flat).strip()
 
 
 def words(text: str) -> list[str]:
