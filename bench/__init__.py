@@ -8,4 +8,5 @@ from __future__ import annotations
 
 BENCHMARKS = {
     "lora-format": "lora_format",
+    "refiner": "refiner",
 }

@@ -10,9 +10,9 @@ import json
 import time
 from pathlib import Path
 
-from . import demo_lora_format
+from . import demo_lora_format, demo_refiner
 
-STEPS = (("LoRA file core", demo_lora_format.run),)
+STEPS = (("LoRA file core", demo_lora_format.run), ("Prompt refiner", demo_refiner.run))
 
 
 def add_parser(subparsers) -> None:

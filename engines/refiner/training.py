@@ -76,6 +76,21 @@ def wrap_with_lora(model, config: TrainConfig):
     return wrapped, trainable
 
 
+def lora_optimizer(wrapped, config: TrainConfig):
+    import torch
+
+    return torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=config.learning_rate)
+
+
+def train_step(wrapped, optimizer, batch: dict, device: str = "cpu") -> float:
+    """One optimiser step on one padded batch; returns its loss."""
+    loss = wrapped(**{key: value.to(device) for key, value in batch.items()}).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def run_epochs(wrapped, examples, config: TrainConfig, progress: Progress, pad_id: int,
                device: str = "cpu") -> tuple[list[float], list[float], list[float]]:
     """AdamW over the trainable parameters; returns (step losses, epoch mean losses, epoch seconds)."""
@@ -83,18 +98,14 @@ def run_epochs(wrapped, examples, config: TrainConfig, progress: Progress, pad_i
 
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    optimizer = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=config.learning_rate)
+    optimizer = lora_optimizer(wrapped, config)
     per_epoch = batch_count(len(examples), config.batch_size)
     total, step_losses, epoch_losses, epoch_seconds = per_epoch * config.epochs, [], [], []
     wrapped.train()
     for epoch in range(config.epochs):
         start, losses = time.perf_counter(), []
         for batch in shuffled_batches(examples, config.batch_size, rng):
-            loss = wrapped(**{k: v.to(device) for k, v in collate(batch, pad_id).items()}).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+            losses.append(train_step(wrapped, optimizer, collate(batch, pad_id), device))
             progress(len(step_losses) + len(losses), total,
                      f"epoch {epoch + 1}/{config.epochs} step {len(losses)}/{per_epoch} loss {losses[-1]:.4f}")
         step_losses += losses
