@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ DEFAULT_MODELS = "models/prompt_refiner"
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("refiner", help="PromptRefiner: data, local base, LoRA training, refine, serve",
-                                   description=__doc__)
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="refiner_command", required=True)
     for add in (_add_data, _add_base, _add_train, _add_eval, _add_refine, _add_serve):
         add(commands)
@@ -37,11 +38,15 @@ def _add_data(commands) -> None:
 
 def _add_base(commands) -> None:
     parser = commands.add_parser("base", help="make a small local T5 base folder (tokenizer + pre-training)")
-    parser.add_argument("--data", required=True, help="pairs JSON; its training texts are the corpus")
+    parser.add_argument("--data", required=True, help="pairs JSON: its training texts join the corpus, its held-out "
+                                                       "texts are kept out of it")
     parser.add_argument("--out", required=True, help="new folder to write")
     parser.add_argument("--shape", default="local", help="tiny, local, flan-t5-small or flan-t5-base")
-    parser.add_argument("--vocab", type=int, default=1000, help="tokenizer vocabulary size (at most)")
+    parser.add_argument("--vocab", type=int, default=2000, help="tokenizer vocabulary size (at most)")
     parser.add_argument("--pretrain-steps", type=int, default=1500, help="denoising steps (0: random weights)")
+    parser.add_argument("--extra-documents", type=int, default=20000,
+                        help="unlabeled phrasebook documents added to the pre-training corpus")
+    parser.add_argument("--corpus-seed", type=int, default=1000, help="seed of those documents")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=_run(_base))
 
@@ -131,13 +136,16 @@ def _data(args) -> int:
 
 def _base(args) -> int:
     from ..engines.refiner.data import load_pairs
-    from ..engines.refiner.local_base import LocalBaseConfig, corpus_from_pairs, create_local_base
+    from ..engines.refiner.local_base import LocalBaseConfig, create_local_base, pretraining_corpus
     from ..engines.refiner.pretrain import PretrainConfig
 
     pretraining = PretrainConfig(steps=args.pretrain_steps, seed=args.seed) if args.pretrain_steps > 0 else None
-    config = LocalBaseConfig(shape=args.shape, vocab_size=args.vocab, seed=args.seed, pretrain=pretraining)
+    config = LocalBaseConfig(shape=args.shape, vocab_size=args.vocab, seed=args.seed, pretrain=pretraining,
+                             extra_documents=args.extra_documents, corpus_seed=args.corpus_seed)
+    corpus = pretraining_corpus(load_pairs(args.data), config)
+    print(f"pre-training corpus: {len(corpus)} documents", flush=True)
     every = max(1, args.pretrain_steps // 20)
-    path = create_local_base(corpus_from_pairs(load_pairs(args.data).train), args.out, config,
+    path = create_local_base(corpus, args.out, config,
                              lambda d, t, m="": _print_progress(d, t, m) if d % every == 0 or d == t else None)
     print(f"wrote base model folder {path}")
     return 0

@@ -20,7 +20,7 @@ from .files import read_json
 # T5 shapes: tiny (tests), local (the demo/benchmark base trained here), and the real Flan-T5 small/base shapes.
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": dict(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4),
-    "local": dict(d_model=64, d_kv=16, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4),
+    "local": dict(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4),
     "flan-t5-small": dict(d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_decoder_layers=8, num_heads=6,
                           vocab_size=32128),
     "flan-t5-base": dict(d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_decoder_layers=12, num_heads=12,

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import string
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from .domains_life import LIFE_DOMAINS
 from .domains_work import WORK_DOMAINS
 from .files import write_json_atomic
 from .phrasebook import DETAIL_KINDS, GENERAL_CONSTRAINTS, NUMBERS, PHRASINGS, Domain
+from .pools import POOLS
 from .structure import StructuredPrompt, missing_content_words, parse_structured, words
 
 DOMAINS: tuple[Domain, ...] = WORK_DOMAINS + LIFE_DOMAINS
@@ -88,7 +90,7 @@ def generate_pairs(config: DataConfig) -> PairSet:
 def _make_pair(rng: random.Random, domain: Domain) -> Pair:
     task = rng.choice(domain.tasks)
     phrasing = rng.choice(PHRASINGS)
-    topic = rng.choice(task.topics) if "{topic}" in phrasing else ""
+    topic = _fill(rng.choice(task.topics), rng) if "{topic}" in phrasing else ""
     details = _pick_details(rng, domain)
     said = ", ".join(phrase for _, phrase, _ in details)
     vague = phrasing.format(verb=task.verb, Verb=task.verb.capitalize(), obj=task.obj, a_obj=task.with_article(),
@@ -115,6 +117,12 @@ def _make_pair(rng: random.Random, domain: Domain) -> Pair:
     pair = Pair(vague, structured, domain.name, tuple(kind for kind, _, _ in details))
     _check_pair(pair)
     return pair
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    """A topic template with each ``{pool}`` slot replaced by a random member of that pool."""
+    slots = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    return template.format(**{name: rng.choice(POOLS[name]) for name in slots})
 
 
 def _pick_details(rng: random.Random, domain: Domain) -> list[tuple[str, str, str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..progress import Progress, no_progress
 from .base_model import SHAPES, build_t5, save_base
+from .data import DataConfig, PairSet, generate_pairs
 from .local_tokenizer import train_tokenizer
 from .pretrain import PretrainConfig, pretrain
 
@@ -25,18 +26,43 @@ class LocalBaseConfig:
     """Shape, vocabulary and pre-training of a locally made base (``pretrain=None``: random weights only)."""
 
     shape: str = "local"
-    vocab_size: int = 1000
+    vocab_size: int = 2000
     seed: int = 0
     pretrain: PretrainConfig | None = field(default_factory=PretrainConfig)
+    extra_documents: int = 20000  # unlabeled documents made by the phrasebook for pre-training
+    corpus_seed: int = 1000       # their seed: another one than the pairs' (--seed) so no pair is reused
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
             raise ValueError(f"shape must be one of {sorted(SHAPES)}, got {self.shape!r}")
+        if not 0 <= self.extra_documents <= 40000:
+            raise ValueError(f"extra_documents must be between 0 and 40000, got {self.extra_documents}")
 
 
 def corpus_from_pairs(pairs) -> list[str]:
     """Unlabeled documents from pairs: every vague prompt and every structured prompt on its own (no pairing)."""
     return [p.vague for p in pairs] + [p.structured for p in pairs]
+
+
+def pretraining_corpus(pairs: PairSet, config: LocalBaseConfig) -> list[str]:
+    """The training split's texts plus ``extra_documents`` more from the phrasebook (another seed), as separate
+    documents, with every text of the held-out split removed.
+
+    Why so many: a corpus of a few hundred documents is memorised instead of read, and the model then
+    "rebuilds" a text by recalling the nearest one it knows, dropping the words it was given (measured: a
+    held-out "logo for a dog groomer" came back as a memorised "landing page for a law firm", held-out content
+    recall 0.35); thousands of varied documents can only be rebuilt by copying what is there.
+    """
+    documents = corpus_from_pairs(pairs.train)
+    if config.extra_documents >= 2:
+        extra = generate_pairs(DataConfig(n=config.extra_documents // 2, seed=config.corpus_seed, held_out=1))
+        documents += corpus_from_pairs(extra.train + extra.held_out)
+    held_out = {_normal(text) for text in corpus_from_pairs(pairs.held_out)}
+    return [text for text in documents if _normal(text) not in held_out]
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def create_local_base(texts: Sequence[str], out_dir: str | Path, config: LocalBaseConfig = LocalBaseConfig(),

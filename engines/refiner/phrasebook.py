@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Task:
-    """One request of a domain: ``verb`` + ``obj`` + one of ``topics`` ("that parses dates")."""
+    """One request of a domain: ``verb`` + ``obj`` + one of ``topics`` ("for a {business}", slots from ``pools``)."""
 
     verb: str
     obj: str
@@ -74,7 +74,7 @@ DETAIL_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("cheap", "Favour cheap options."),
     ),
 }
-NUMBERS = (15, 20, 30, 45, 50, 100, 150, 200, 300, 500)
+NUMBERS = tuple(range(10, 501, 5))
 
 # Constraints any domain may add after its own.
 GENERAL_CONSTRAINTS = (

@@ -3,14 +3,9 @@
 Real Flan-T5 arrives knowing English; a T5 built here from random weights knows nothing. Before it is frozen
 and adapted, it learns the language of a corpus the BART way: spans of each text (10-90% of its tokens) are
 either replaced by one sentinel each (text infilling) or dropped without a trace (token deletion), and the
-model rebuilds the whole text. The corpus is plain documents (here the vague prompts and the structured
-prompts of the training split, each on its own): no pair is ever shown, so mapping a vague prompt, with its
-filler words and an instruction prefix, to a structured prompt is left to the adapter.
-
-A corpus of a few hundred documents can be memorised instead of read: the model then "rebuilds" a text by
-recalling the nearest one it knows and drops the words it was given (measured: a held-out "logo for a dog
-groomer" came back as a memorised "landing page for a law firm"). So part of every batch is word salad,
-random sequences of the corpus's words (lightly corrupted), which can only be rebuilt by copying.
+model rebuilds the whole text. The corpus is plain documents, each vague or structured prompt on its own
+(``local_base.pretraining_corpus``): no pair is ever shown, so mapping a vague prompt, with its filler words
+and an instruction prefix, to a structured prompt is left to the adapter.
 """
 
 from __future__ import annotations
@@ -30,14 +25,11 @@ class PretrainConfig:
 
     steps: int = 1500
     batch_size: int = 16
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     min_mask_ratio: float = 0.1
     max_mask_ratio: float = 0.9
     mean_span: float = 3.0
     deletion_share: float = 0.5  # share of examples corrupted by deletion (the rest by infilling)
-    copy_share: float = 0.5  # share of examples that are word salad (random corpus words) to copy
-    max_copy_ratio: float = 0.3  # word salad loses at most this share of its tokens
-    max_salad_words: int = 30
     max_tokens: int = 192
     warmup_steps: int = 50
     seed: int = 0
@@ -48,9 +40,8 @@ class PretrainConfig:
         if not 0 <= self.min_mask_ratio <= self.max_mask_ratio < 1:
             raise ValueError(f"mask ratios must satisfy 0 <= min <= max < 1, got {self.min_mask_ratio}, "
                              f"{self.max_mask_ratio}")
-        for name in ("deletion_share", "copy_share", "max_copy_ratio"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.deletion_share <= 1:
+            raise ValueError(f"deletion_share must be in [0, 1], got {self.deletion_share}")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
 
@@ -84,23 +75,14 @@ def _poisson(mean: float, rng: random.Random) -> int:
     return count
 
 
-def word_salad(words: Sequence[str], max_words: int, rng: random.Random) -> str:
-    """Random corpus words in random order: a text that cannot be recalled, only copied."""
-    return " ".join(rng.choice(words) for _ in range(rng.randint(2, max_words)))
-
-
-def denoising_batch(tokenizer, documents: Sequence[list[int]], words: Sequence[str], config: PretrainConfig,
-                    sentinel: int, rng: random.Random) -> list[Example]:
-    """``batch_size`` (corrupted, original) examples: corpus documents and word salad, each infilled or deleted."""
-    salad_count = sum(rng.random() < config.copy_share for _ in range(config.batch_size))
-    salads = encode(tokenizer, [word_salad(words, config.max_salad_words, rng) for _ in range(salad_count)],
-                    config.max_tokens) if salad_count else []
-    picked = [(doc, config.max_copy_ratio * rng.random()) for doc in salads]
-    picked += [(documents[rng.randrange(len(documents))], rng.uniform(config.min_mask_ratio, config.max_mask_ratio))
-               for _ in range(config.batch_size - salad_count)]
+def denoising_batch(documents: Sequence[list[int]], config: PretrainConfig, sentinel: int,
+                    rng: random.Random) -> list[Example]:
+    """``batch_size`` (corrupted, original) examples from random documents, each infilled or deleted."""
     examples = []
-    for doc, ratio in picked:
+    for _ in range(config.batch_size):
+        doc = documents[rng.randrange(len(documents))]
         mark = None if rng.random() < config.deletion_share else sentinel
+        ratio = rng.uniform(config.min_mask_ratio, config.max_mask_ratio)
         examples.append((corrupt(doc, ratio, config.mean_span, mark, rng), list(doc)))
     return examples
 
@@ -114,7 +96,6 @@ def pretrain(model, tokenizer, texts: Sequence[str], config: PretrainConfig,
     if not documents:
         raise ValueError("the pre-training corpus is empty")
     sentinel = tokenizer.convert_tokens_to_ids("<extra_id_0>")
-    words = sorted({word for text in texts for word in text.split()})
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
@@ -122,7 +103,7 @@ def pretrain(model, tokenizer, texts: Sequence[str], config: PretrainConfig,
     model.train()
     losses = []
     for step in range(config.steps):
-        batch = collate(denoising_batch(tokenizer, documents, words, config, sentinel, rng), tokenizer.pad_token_id)
+        batch = collate(denoising_batch(documents, config, sentinel, rng), tokenizer.pad_token_id)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
