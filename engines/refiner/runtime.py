@@ -17,7 +17,7 @@ from .adapter_files import read_adapter, apply_adapter
 from .base_model import load_base
 from .generation import DecodeSettings, decode
 from .queueing import GenerationQueue
-from .structure import content_words, layout_sections, missing_content_words, parse_structured
+from .structure import content_words, layout_sections, missing_content_words, parse_structured, sections_found
 from .training import DEFAULT_PREFIX
 
 MAX_PROMPT_CHARS = 2000
@@ -66,6 +66,7 @@ class RefineResult:
     sampled: bool
     seed: int | None
     structured: bool
+    sections: list[str] = field(default_factory=list)
     content_words: list[str] = field(default_factory=list)
     missing_words: list[str] = field(default_factory=list)
 
@@ -105,7 +106,7 @@ class LoadedRefiner:
             refined=layout_sections(raw), raw=raw, model=self.base_name, adapter=self.adapter_name,
             device=self.device, ms=round((time.perf_counter() - start) * 1000, 1), new_tokens=decoded.new_tokens[0],
             max_new_tokens=settings.max_new_tokens, sampled=settings.sample, seed=settings.seed if settings.sample else None,
-            structured=parse_structured(raw) is not None, content_words=content_words(text),
+            structured=parse_structured(raw) is not None, sections=sections_found(raw), content_words=content_words(text),
             missing_words=missing_content_words(text, raw))
 
 

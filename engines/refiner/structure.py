@@ -90,6 +90,12 @@ def layout_sections(text: str) -> str:
     return re.sub(r" *\n *", "\n", flat).strip()
 
 
+def sections_found(text: str) -> list[str]:
+    """Names of the section markers in ``text``, in the order they occur (why an output is not structured)."""
+    names = {marker: name for name, marker in SECTIONS}
+    return [names[match.group(0)] for match in _MARKER_RE.finditer(" ".join(text.split()))]
+
+
 def words(text: str) -> list[str]:
     """Lower-case alphanumeric words, in order (the unit of ROUGE-L and of the intent check)."""
     return _WORD_RE.findall(text.lower())

@@ -10,6 +10,7 @@ import torch
 from comfyui_lora_lab.engines.refiner.errors import GenerationTimeout
 from comfyui_lora_lab.engines.refiner.generation import DecodeSettings
 from comfyui_lora_lab.engines.refiner.runtime import MAX_PROMPT_CHARS, check_device, check_prompt, load_refiner
+from comfyui_lora_lab.engines.refiner.structure import sections_found
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ def test_intent_check_lists_prompt_words_missing_from_the_output(refiner):
     assert intent["content_words"] == ["draw", "zebra", "quokka"]
     assert set(intent["missing"]) == {w for w in ("draw", "zebra", "quokka") if w not in result.raw.lower()}
     assert intent["recall"] == pytest.approx(1 - len(intent["missing"]) / 3)
-    assert {"model", "adapter", "device", "ms", "new_tokens", "structured", "raw"} <= set(result.report())
+    assert {"model", "adapter", "device", "ms", "new_tokens", "structured", "sections", "raw"} <= set(result.report())
+    assert result.report()["sections"] == sections_found(result.raw)
 
 
 def test_a_deadline_stops_generation_with_a_timeout(refiner):

@@ -6,7 +6,8 @@ import pytest
 
 from comfyui_lora_lab.engines.refiner.metrics import content_recall, rouge_l, score
 from comfyui_lora_lab.engines.refiner.structure import (
-    StructuredPrompt, content_words, layout_sections, missing_content_words, parse_structured, words)
+    StructuredPrompt, SECTION_NAMES, content_words, layout_sections, missing_content_words, parse_structured,
+    sections_found, words)
 
 GOOD = StructuredPrompt("a chef", "Dinner for two.", "Cook pasta.", ("Use fresh basil.", "Keep it simple."),
                         ("Boil water.", "Cook the pasta."), "A tasty pasta.")
@@ -30,6 +31,16 @@ def test_parse_requires_six_sections_once_in_order_with_items(text, ok):
 
 def test_parse_recovers_the_sections():
     assert parse_structured(ONE_LINE) == GOOD
+
+
+@pytest.mark.parametrize("text,expected", [
+    (ONE_LINE, list(SECTION_NAMES)),
+    (ONE_LINE.replace("Goal: A tasty pasta.", ""), list(SECTION_NAMES[:-1])),
+    ("Task: x Context: y Task: z", ["task", "context", "task"]),  # out of order and repeated, as found
+    ("no markers at all", []),
+])
+def test_sections_found_names_markers_in_order_of_appearance(text, expected):
+    assert sections_found(text) == expected
 
 
 def test_layout_only_changes_whitespace_and_is_idempotent():
