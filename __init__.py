@@ -18,11 +18,15 @@ WEB_DIRECTORY = "./web"
 
 if in_comfyui():
     try:
+        from .bridge.brand_preload import start_brand_preload
         from .bridge.folders import register_pack_folders
+        from .bridge.library import schedule_library_refresh
         from .bridge.services import register_routes
 
         register_pack_folders()
         register_routes()
+        schedule_library_refresh()
+        start_brand_preload()
     except Exception:  # noqa: BLE001 - keep the nodes usable even if a route fails to register
         logging.getLogger("lora_lab").exception("LoRA Lab: could not register model folders or HTTP routes")
 

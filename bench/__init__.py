@@ -9,4 +9,9 @@ from __future__ import annotations
 BENCHMARKS = {
     "lora-format": "lora_format",
     "refiner": "refiner",
+    "discovery": "discovery",
+    "discovery-semantic": "discovery_semantic",
+    "explorer": "explorer",
+    "brand-cache": "brand_cache",
+    "trainer": "trainer",
 }

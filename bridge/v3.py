@@ -7,6 +7,7 @@ one place means every node gets the same tooltips, hidden inputs and UI handling
 
 from __future__ import annotations
 
+import inspect
 from types import ModuleType
 
 
@@ -58,6 +59,7 @@ def build_schema(spec):
         is_output_node=spec.output_node,
         not_idempotent=spec.not_idempotent,
         is_experimental=spec.experimental,
+        is_input_list=spec.input_is_list,
     )
 
 
@@ -69,6 +71,22 @@ def _node_output(cls, result):
 
         ui.update(ui_module.PreviewImage(result.preview_images, cls=cls).as_dict())
     return io.NodeOutput(*result.outputs, ui=ui or None)
+
+
+def _with_signature_of(function):
+    """A ``(cls, <function's own parameters>)`` wrapper for ``validate_inputs``.
+
+    ComfyUI reads the validator's argument names: inputs named there skip its built-in range/combo checks and
+    get the validator's message, and a ``**kwargs`` validator would take over (and repeat its message for)
+    every input. So the wrapper must expose exactly the node function's parameters.
+    """
+
+    def validate(cls, **inputs):
+        return function(**inputs)
+
+    cls_parameter = inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    validate.__signature__ = inspect.Signature([cls_parameter, *inspect.signature(function).parameters.values()])
+    return validate
 
 
 def build_node(module: ModuleType):
@@ -86,7 +104,7 @@ def build_node(module: ModuleType):
     namespace = {"define_schema": classmethod(define_schema), "execute": classmethod(execute),
                  "__doc__": spec.description, "__module__": module.__name__}
     if hasattr(module, "validate_inputs"):
-        namespace["validate_inputs"] = classmethod(lambda cls, **kw: module.validate_inputs(**kw))
+        namespace["validate_inputs"] = classmethod(_with_signature_of(module.validate_inputs))
     if hasattr(module, "fingerprint_inputs"):
         namespace["fingerprint_inputs"] = classmethod(lambda cls, **kw: module.fingerprint_inputs(**kw))
     return type(spec.node_id, (io.ComfyNode,), namespace)

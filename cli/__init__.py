@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, convert_cmd, demo_cmd, docs_cmd, inspect_cmd, refiner_cmd
+from . import bench_cmd, convert_cmd, demo_cmd, discover_cmd, docs_cmd, inspect_cmd, queue_cmd, refiner_cmd, train_cmd
 
-COMMANDS = (inspect_cmd, convert_cmd, demo_cmd, bench_cmd, docs_cmd, refiner_cmd)
+COMMANDS = (inspect_cmd, convert_cmd, demo_cmd, bench_cmd, docs_cmd, discover_cmd, queue_cmd, train_cmd, refiner_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,16 @@ import json
 import time
 from pathlib import Path
 
-from . import demo_lora_format, demo_refiner
+from . import demo_brands, demo_discovery, demo_explorer, demo_lora_format, demo_refiner, demo_trainer
 
-STEPS = (("LoRA file core", demo_lora_format.run), ("Prompt refiner", demo_refiner.run))
+STEPS = (
+    ("LoRA file core", demo_lora_format.run),
+    ("LoRA discovery", demo_discovery.run),
+    ("Checkpoint explorer", demo_explorer.run),
+    ("Brand LoRA stacks", demo_brands.run),
+    ("LoRA trainer", demo_trainer.run),
+    ("Prompt refiner", demo_refiner.run),
+)
 
 
 def add_parser(subparsers) -> None:

@@ -33,7 +33,7 @@ def _diffusers_layers(path: Path) -> int:
     from ..engines import tiny_models
 
     text_encoder, unet = tiny_models.clip_text_model(), tiny_models.unet()
-    state_dict, alphas = Loader.lora_state_dict(str(path))
+    state_dict, alphas = Loader.lora_state_dict(str(path.parent), weight_name=path.name)
     Loader.load_lora_into_unet(state_dict, alphas, unet=unet, adapter_name="demo")
     Loader.load_lora_into_text_encoder(state_dict, alphas, text_encoder=text_encoder, prefix="text_encoder",
                                        adapter_name="demo")

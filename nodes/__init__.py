@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from . import lora_inspect, prompt_refiner
+from . import auto_lora, brand_stack, checkpoint_explorer, lora_inspect, lora_trainer, prompt_refiner, save_drafts
 
-NODE_MODULES = (lora_inspect, prompt_refiner)
+NODE_MODULES = (lora_inspect, auto_lora, checkpoint_explorer, save_drafts, brand_stack, lora_trainer, prompt_refiner)
 
 
 def node_class_mappings() -> dict:

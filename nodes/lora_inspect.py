@@ -35,7 +35,7 @@ SPEC = NodeSpec(
 )
 
 
-def validate_inputs(lora_name: str = "", **_: object) -> bool | str:
+def validate_inputs(lora_name: str = "") -> bool | str:
     """Queue-time check, so a missing or pickle file is reported before anything runs."""
     if not lora_name.lower().endswith(SAFETENSORS):
         return f"'{lora_name}' is not a .safetensors file; LoRA Lab does not load pickle files (.ckpt/.pt/.bin)"

@@ -57,7 +57,7 @@ SPEC = NodeSpec(
 )
 
 
-def validate_inputs(base_model: str = "", adapter: str = "", **_: object) -> bool | str:
+def validate_inputs(base_model: str = "", adapter: str = "") -> bool | str:
     """Queue-time check, so a missing model is explained before anything runs."""
     from ..engines.refiner.errors import MODEL_HELP
 

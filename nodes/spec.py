@@ -66,6 +66,7 @@ class NodeSpec:
     hidden: tuple[str, ...] = ()  # unique_id, prompt, extra_pnginfo
     not_idempotent: bool = False
     experimental: bool = False
+    input_is_list: bool = False  # execute once with every input as a list (e.g. all drafts of a batch)
 
     def widget_inputs(self) -> list[Input]:
         return [item for item in self.inputs if item.is_widget]

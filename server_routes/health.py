@@ -13,6 +13,10 @@ from .services import Services
 CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "inspect": ("torch", "safetensors"),
     "refiner": ("torch", "transformers", "peft", "tokenizers"),
+    "discovery": ("safetensors",),
+    "explorer": ("numpy",),
+    "brands": ("torch", "safetensors"),
+    "trainer": ("torch", "safetensors", "diffusers", "transformers", "peft", "PIL"),
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 URL = os.environ.get("COMFYUI_URL", "").rstrip("/")
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
 LOG = os.environ.get("COMFYUI_LOG", "")
 CHECKPOINT = os.environ.get("COMFYUI_CHECKPOINT", "random_sd15.safetensors")
 LORA = os.environ.get("COMFYUI_LORA", "random_sd15_lora.safetensors")
@@ -22,6 +23,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "example_workflows"
 
 requires_comfyui = pytest.mark.skipif(not URL, reason="set COMFYUI_URL to a ComfyUI server with this pack loaded "
                                                       "(see ../shared/comfy-host/README.md)")
+
+
+requires_comfyui_path = pytest.mark.skipif(not COMFYUI_PATH, reason="set COMFYUI_PATH to the ComfyUI folder the "
+                                                                    "server runs from (tests write model files there)")
+
+
+def loras_dir() -> Path:
+    return Path(COMFYUI_PATH) / "models" / "loras"
 
 
 def get_json(path: str):
@@ -68,7 +77,8 @@ async def run_prompt(prompt: dict, timeout: float = 600) -> dict:
                 queued = await response.json()
                 assert response.status == 200, queued
             prompt_id = queued["prompt_id"]
-            while True:
+            error = None
+            while True:  # ComfyUI stores the history, then sends `executing` with node None
                 message = await ws.receive(timeout=timeout)
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
@@ -77,8 +87,10 @@ async def run_prompt(prompt: dict, timeout: float = 600) -> dict:
                 if data.get("prompt_id") != prompt_id:
                     continue
                 if event["type"] == "execution_error":
-                    raise AssertionError(f"{data.get('node_type')}: {data.get('exception_message')}")
-                if event["type"] in ("execution_success", "execution_interrupted"):
+                    error = f"{data.get('node_type')}: {data.get('exception_message')}"
+                if event["type"] == "executing" and data.get("node") is None:
                     break
+            if error:
+                raise AssertionError(error)
         async with session.get(f"{URL}/history/{prompt_id}") as response:
             return (await response.json())[prompt_id]

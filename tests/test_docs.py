@@ -15,3 +15,18 @@ def test_every_node_input_has_a_tooltip():
         spec = module.SPEC
         assert spec.description
         assert all(item.tooltip for item in spec.inputs + spec.outputs), spec.node_id
+
+
+def test_validators_name_the_inputs_they_check():
+    """ComfyUI skips its own checks for inputs a validator names; ``**kwargs`` would mean all of them."""
+    import inspect
+
+    from comfyui_lora_lab.nodes import NODE_MODULES
+
+    for module in NODE_MODULES:
+        if not hasattr(module, "validate_inputs"):
+            continue
+        parameters = inspect.signature(module.validate_inputs).parameters.values()
+        names = {item.name for item in module.SPEC.inputs}
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters), f"{module.__name__}: no *args/**kwargs"
+        assert {p.name for p in parameters} <= names, f"{module.__name__}: validates inputs the spec does not have"

@@ -66,7 +66,7 @@ def test_kohya_file_loads_in_diffusers_with_exact_weights(tmp_path, models):
     warnings = _Collect()
     for name in ("diffusers", "peft"):
         logging.getLogger(name).addHandler(warnings)
-    state_dict, alphas = Loader.lora_state_dict(str(path))
+    state_dict, alphas = Loader.lora_state_dict(str(path.parent), weight_name=path.name)
     Loader.load_lora_into_unet(state_dict, alphas, unet=unet, adapter_name="lab")
     Loader.load_lora_into_text_encoder(state_dict, alphas, text_encoder=te, prefix="text_encoder", adapter_name="lab")
     assert warnings.messages == [], "diffusers reported unexpected or missing keys"

@@ -39,10 +39,19 @@ def _vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 @functools.lru_cache(maxsize=4)
 def clip_tokenizer(max_length: int = MAX_LENGTH):
-    """A transformers ``CLIPTokenizer`` equal to SD's CLIP-L tokenizer (padding with the end token); built once."""
+    """A transformers ``CLIPTokenizer`` equal to SD's CLIP-L tokenizer (padding with the end token); built once.
+
+    The vocabulary goes through files in a temporary folder because that is the one constructor path that
+    transformers 4.x and 5.x both honour (5.x ignores ``vocab_file=`` arguments; 4.x requires them).
+    """
+    import json
+    import tempfile
+
     from transformers import CLIPTokenizer
 
     vocab, merges = _vocab_and_merges()
-    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=max_length,
-                         bos_token="<|startoftext|>", eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                         unk_token="<|endoftext|>")
+    with tempfile.TemporaryDirectory(prefix="lora_lab_clip_") as folder:
+        Path(folder, "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        Path(folder, "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n",
+                                              encoding="utf-8")
+        return CLIPTokenizer.from_pretrained(folder, model_max_length=max_length, pad_token="<|endoftext|>")

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_client import LOG, LORA, URL, example_prompt, get_json, request, requires_comfyui, run_prompt
+import torch
+from safetensors.torch import save_file
+
+from comfyui_client import (
+    LOG, LORA, example_prompt, get_json, loras_dir, request, requires_comfyui, requires_comfyui_path, run_prompt,
+)
 
 pytestmark = [pytest.mark.comfyui, requires_comfyui]
 
@@ -56,3 +61,45 @@ async def test_missing_lora_is_refused_at_queue_time():
     status, body = request("POST", "/prompt", {"prompt": prompt})
     assert status == 400
     assert "does_not_exist.safetensors" in json.dumps(body["node_errors"])
+
+
+def _sdxl_lora_for_the_sd15_model(path: Path) -> None:
+    tensors = {}
+    for layer in range(2):
+        stem = f"lora_te2_text_model_encoder_layers_{layer}_self_attn_q_proj"
+        tensors[f"{stem}.lora_down.weight"] = torch.zeros(4, 1280)
+        tensors[f"{stem}.lora_up.weight"] = torch.zeros(1280, 4)
+        tensors[f"{stem}.alpha"] = torch.tensor(4.0)
+    save_file(tensors, str(path), metadata={"ss_base_model_version": "sdxl_base_v1-0"})
+
+
+async def _inspect_report(lora_name: str) -> str:
+    prompt = example_prompt("lora_inspect.json", get_json("/object_info"))
+    inspect_id = next(k for k, v in prompt.items() if v["class_type"] == "LoRALabInspect")
+    prompt[inspect_id]["inputs"]["lora_name"] = lora_name
+    history = await run_prompt(prompt)
+    return "\n".join(history["outputs"][inspect_id]["text"])
+
+
+@requires_comfyui_path
+async def test_lora_for_another_family_is_reported_not_silent():
+    path = loras_dir() / "lab_test_sdxl_for_sd15.safetensors"
+    _sdxl_lora_for_the_sd15_model(path)
+    try:
+        text = await _inspect_report(path.name)
+    finally:
+        path.unlink()
+    assert "this LoRA is for sdxl" in text and "the model is sd15" in text
+    assert "0 matched, 6 unmatched" in text
+
+
+@requires_comfyui_path
+async def test_truncated_lora_passes_the_model_through_with_an_error_report():
+    source = (loras_dir() / LORA).read_bytes()
+    path = loras_dir() / "lab_test_truncated.safetensors"
+    path.write_bytes(source[: len(source) // 2])
+    try:
+        text = await _inspect_report(path.name)
+    finally:
+        path.unlink()
+    assert "NOT APPLIED" in text and "truncated" in text and path.name in text

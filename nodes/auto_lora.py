@@ -1,0 +1,124 @@
+"""AutoLoRADiscover: pick installed LoRAs for a prompt (grounded per keyword, family-safe), apply them, explain why."""
+
+from __future__ import annotations
+
+import json
+
+from .spec import Input, NodeResult, NodeSpec, Output
+
+READY_TIMEOUT_S = 300.0
+MAX_SEED = 0xFFFFFFFFFFFFFFFF
+
+SPEC = NodeSpec(
+    node_id="LoRALabAutoLoRADiscover",
+    display_name="Auto LoRA Discover",
+    description="Finds the installed LoRAs a prompt asks for (by trigger words, names, tags and metadata from "
+                "Civitai, Lora-Manager, rgthree and A1111 sidecars), only for the model's base family, one per "
+                "concept; generic words alone never pick a LoRA and 'no LoRA' is a valid answer. Applies them "
+                "through ComfyUI's loader, adds their trigger words, and explains every pick. Learns from the "
+                "drafts you pick.",
+    inputs=(
+        Input("model", "MODEL", "The diffusion model; its base family (SD1.5, SDXL, ...) filters the LoRAs."),
+        Input("clip", "CLIP", "The text encoder the LoRAs are applied to."),
+        Input("prompt", "STRING", "The prompt to find LoRAs for (A1111/ComfyUI syntax: weights, BREAK, "
+                                  "embedding:, <lora:...> tags already present are kept and not added again).",
+              default="", multiline=True),
+        Input("max_loras", "INT", "Most LoRAs to apply (one per concept of the prompt).", default=3, min=0, max=10),
+        Input("min_strength", "FLOAT", "Strength of a LoRA that just clears the threshold.", default=0.5,
+              min=0.0, max=2.0, step=0.01),
+        Input("max_strength", "FLOAT", "Strength of a perfectly matching LoRA (a file's preferred range narrows "
+                                       "it).", default=0.8, min=0.0, max=2.0, step=0.01),
+        Input("threshold", "FLOAT", "Relevance (0-1) a LoRA needs to be picked; higher picks fewer LoRAs.",
+              default=0.4, min=0.0, max=1.0, step=0.01),
+        Input("add_trigger_words", "BOOLEAN", "Append each picked LoRA's trigger word to the prompt output.",
+              default=True),
+        Input("variations", "INT", "Number of combinations to output as lists (for a batch of different "
+                                   "drafts); the first is always the best one.", default=1, min=1, max=64),
+        Input("seed", "INT", "Seed of the variations.", default=0, min=0, max=MAX_SEED, control_after_generate=True),
+    ),
+    outputs=(
+        Output("MODEL", "MODEL", "The model with the picked LoRAs applied, one per variation.", is_list=True),
+        Output("CLIP", "CLIP", "The text encoder with the picked LoRAs applied, one per variation.", is_list=True),
+        Output("prompt", "STRING", "The prompt with the picked LoRAs' trigger words added, one per variation.",
+               is_list=True),
+        Output("LORA_STACK", "LORA_STACK", "The picks as (name, model strength, clip strength) tuples, for "
+                                           "stacker/loader nodes, one stack per variation.", is_list=True),
+        Output("lora_text", "STRING", "The picks as <lora:name:strength> text, one per variation.", is_list=True),
+        Output("report", "STRING", "JSON report: per-keyword evidence, picks with reasons and strengths, "
+                                   "alternatives, why nothing was picked, keys matched when applied."),
+    ),
+)
+
+
+def validate_inputs(min_strength: float = 0.5, max_strength: float = 0.8) -> bool | str:
+    if isinstance(min_strength, (int, float)) and isinstance(max_strength, (int, float)) and min_strength > max_strength:
+        return f"min_strength ({min_strength}) must not be larger than max_strength ({max_strength})"
+    return True
+
+
+def fingerprint_inputs(**_: object) -> str:
+    """Run again when the library or what was learned changed, even if the inputs did not."""
+    from ..bridge.services import shared_services
+
+    return shared_services().discovery.version()
+
+
+def _library():
+    from ..bridge.services import shared_services
+
+    library = shared_services().discovery
+    library.refresh_if_stale()
+    library.wait_ready(READY_TIMEOUT_S)
+    return library
+
+
+def _apply_variant(model, clip, variant, library, cache: dict, applied: list[dict]):
+    from ..bridge import lora_apply
+    from ..engines.lora_format import LoraFileError, load_tensors
+
+    for pick in variant.picks:
+        entry = library.entry(pick.name)
+        try:
+            if pick.name not in cache:
+                cache[pick.name] = load_tensors(entry.path)[0] if entry is not None else None
+            tensors = cache[pick.name]
+            if tensors is None:
+                raise LoraFileError(pick.name, "is no longer in the library")
+        except LoraFileError as exc:
+            applied.append({"name": pick.name, "applied": False, "error": str(exc)})
+            continue
+        model, clip, keys = lora_apply.apply_lora(model, clip, tensors, pick.strength, pick.clip_strength)
+        applied.append({"name": pick.name, "applied": True, **keys.to_dict(max_listed=5)})
+    return model, clip
+
+
+def _summary(result) -> str:
+    if not result.picks:
+        return f"Auto LoRA Discover ({result.family}): no LoRA. {result.abstained_reason}"
+    lines = [f"Auto LoRA Discover ({result.family}): {len(result.picks)} LoRA(s)"]
+    for pick in result.picks:
+        lines.append(f"- {pick.name} @ {pick.strength:g} (relevance {pick.relevance:.2f}): {pick.reasons[0]}")
+    if len(result.variants) > 1:
+        lines.append(f"{len(result.variants)} variations: " + " | ".join(v.lora_text or "(none)" for v in result.variants))
+    return "\n".join(lines + [f"WARNING: {w}" for w in result.warnings])
+
+
+def execute(model, clip, prompt: str, max_loras: int, min_strength: float, max_strength: float, threshold: float,
+            add_trigger_words: bool, variations: int, seed: int) -> NodeResult:
+    from ..bridge import models
+    from ..engines.discovery import DiscoverOptions
+
+    library = _library()
+    options = DiscoverOptions(family=models.model_family(model), max_loras=max_loras, min_strength=min_strength,
+                              max_strength=max_strength, threshold=threshold, add_trigger_words=add_trigger_words,
+                              variations=variations, seed=seed)
+    result = library.discover(prompt, options)
+    outputs = ([], [], [], [], [])
+    cache: dict = {}
+    report = result.to_dict()
+    for variant, raw in zip(result.variants, report["variants"]):
+        raw["applied"] = []
+        new_model, new_clip = _apply_variant(model, clip, variant, library, cache, raw["applied"])
+        for out, value in zip(outputs, (new_model, new_clip, variant.prompt, variant.stack, variant.lora_text)):
+            out.append(value)
+    return NodeResult((*outputs, json.dumps(report, indent=2)), ui={"text": [_summary(result)]})

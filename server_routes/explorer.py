@@ -1,0 +1,111 @@
+"""CheckpointExplorer over HTTP: stats, tier pools, batches (plan and list), picks and the panel's settings.
+
+Shapes (ComfyUI also serves every path under ``/api``):
+
+- ``GET /checkpoints/stats[?tier=]`` -> ``{name: {"selected", "total", "selection_rate"}}`` (rate rounded
+  to 4 decimals, 0.0 when total is 0; ``total`` counts drafts shown, i.e. saved with an image).
+- ``GET /lora_lab/pools`` / ``PUT`` ``{"tiers": {name: {"checkpoints": [...], "default"?}}}`` ->
+  ``{"file", "installed_checkpoints", "tiers": {name: {"checkpoints", "installed", "missing", "default"}}}``.
+- ``POST /lora_lab/batches`` ``{"tier", "count", "mode"?, "seed"?, "prompt"?}`` -> a recorded plan
+  ``{"batch_id", "total_count", "distribution", "mode", "tier", "category", "reasons",
+  "missing_checkpoints", "drafts": [{"id", "index", "checkpoint", "seed"}]}``.
+- ``GET /lora_lab/batches[?limit=20&before=<created>]`` -> ``{"batches": [{"id", "prompt", "mode", "tier",
+  "category", "created", "drafts": [{"id", "index", "checkpoint", "loras", "seed", "image", "selected",
+  "label"}]}]}``; ``image`` is ``{"filename", "subfolder", "type"}`` for ``/view`` or null.
+- ``POST /lora_lab/picks`` ``{"draft_ids": [...], "selected": bool}`` -> ``{"recorded", "changed", "stats"}``.
+- ``GET /lora_lab/settings`` / ``PUT`` (any subset) -> ``{"mode", "auto_lora", "prompt_categories"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from aiohttp import web
+
+from ..engines.explorer import PlanRequest
+from .http import ApiError, Route, read_json
+from .services import Services
+
+PLAN_FIELDS = {"tier", "count", "mode", "seed", "prompt"}
+
+
+async def _run(fn, *args):
+    """SQLite and file work off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+
+def _int_query(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"query parameter '{name}' must be an integer, got {raw!r}") from None
+
+
+def _picks(body: dict) -> tuple[list[str], bool]:
+    ids, selected = body.get("draft_ids"), body.get("selected")
+    if set(body) - {"draft_ids", "selected"}:
+        raise ApiError(400, "bad_request", f"unknown field(s) {sorted(set(body) - {'draft_ids', 'selected'})}")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise ApiError(400, "bad_request", "'draft_ids' must be a non-empty list of draft id strings")
+    if not isinstance(selected, bool):
+        raise ApiError(400, "bad_request", f"'selected' must be true or false, got {selected!r}")
+    return ids, selected
+
+
+def _plan_request(body: dict) -> PlanRequest:
+    unknown = sorted(set(body) - PLAN_FIELDS)
+    if unknown:
+        raise ApiError(400, "bad_request", f"unknown field(s) {unknown}; allowed: {sorted(PLAN_FIELDS)}")
+    if not isinstance(body.get("tier"), str):
+        raise ApiError(400, "bad_request", "'tier' (a tier name) is required")
+    return PlanRequest(**body)
+
+
+def routes(services: Services) -> list[Route]:
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(await _run(services.explorer.stats, request.query.get("tier")))
+
+    async def get_pools(request: web.Request) -> web.Response:
+        return web.json_response(await _run(services.explorer.pools_view))
+
+    async def put_pools(request: web.Request) -> web.Response:
+        return web.json_response(await _run(services.explorer.set_pools, await read_json(request)))
+
+    async def list_batches(request: web.Request) -> web.Response:
+        before = request.query.get("before")
+        try:
+            before_value = None if before is None else float(before)
+        except ValueError:
+            raise ApiError(400, "bad_request", f"'before' must be a timestamp, got {before!r}") from None
+        batches = await _run(services.explorer.recent, _int_query(request, "limit", 20), before_value)
+        return web.json_response({"batches": batches})
+
+    async def plan_batch(request: web.Request) -> web.Response:
+        plan = await _run(services.explorer.plan, _plan_request(await read_json(request)))
+        return web.json_response(plan.to_dict())
+
+    async def picks(request: web.Request) -> web.Response:
+        ids, selected = _picks(await read_json(request))
+        return web.json_response(await _run(services.explorer.pick, ids, selected))
+
+    async def get_settings(request: web.Request) -> web.Response:
+        return web.json_response((await _run(services.explorer.settings)).to_dict())
+
+    async def put_settings(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return web.json_response((await _run(services.explorer.update_settings, body)).to_dict())
+
+    return [
+        Route("GET", "/checkpoints/stats", stats),
+        Route("GET", "/lora_lab/pools", get_pools),
+        Route("PUT", "/lora_lab/pools", put_pools),
+        Route("GET", "/lora_lab/batches", list_batches),
+        Route("POST", "/lora_lab/batches", plan_batch),
+        Route("POST", "/lora_lab/picks", picks),
+        Route("GET", "/lora_lab/settings", get_settings),
+        Route("PUT", "/lora_lab/settings", put_settings),
+    ]
