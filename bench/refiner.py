@@ -81,14 +81,31 @@ def quality(pairs, workdir: Path, args) -> dict:
     pretrain_s = time.perf_counter() - start
     trained = train_adapter(base_dir, pairs, workdir / "refiner", TrainConfig(epochs=args.epochs, seed=args.seed))
     base = load_base(base_dir)
-    control = evaluate(base.model, base.tokenizer, pairs.held_out, DEFAULT_PREFIX, DecodeSettings(max_new_tokens=384))
+    decoding = DecodeSettings(max_new_tokens=TrainConfig().eval_max_new_tokens)
+    control = evaluate(base.model, base.tokenizer, pairs.held_out, DEFAULT_PREFIX, decoding)
     scores = trained.scores.to_dict()
     return {
         "structure_rate": scores["structure_rate"], "content_recall": scores["content_recall"],
         "rouge_l": scores["rouge_l"],
-        "control_no_adapter": {k: v for k, v in control.to_dict().items() if k != "count"},
+        "scores_by_precision": {"fp32": _without_count(scores)} | {
+            precision: _without_count(_scores_at(base_dir, workdir / "refiner", pairs, precision, decoding))
+            for precision in ("bf16", "int8")},
+        "control_no_adapter": _without_count(control.to_dict()),
         "epoch_losses": [round(x, 4) for x in trained.epoch_losses],
         "epoch_s_local": round(sum(trained.epoch_seconds) / len(trained.epoch_seconds), 2),
         "pretrain_s": round(pretrain_s, 1), "pretrain_documents": len(corpus), "train_s": round(trained.seconds, 1),
         "trainable_parameters": trained.trainable_parameters,
     }
+
+
+def _scores_at(base_dir: Path, adapter_dir: Path, pairs, precision: str, decoding) -> dict:
+    """Held-out scores of the trained refiner loaded the way the node loads it, in ``precision``."""
+    from ..engines.refiner.evaluation import evaluate
+    from ..engines.refiner.runtime import load_refiner
+
+    loaded = load_refiner(base_dir, adapter_dir, precision=precision)
+    return evaluate(loaded.model, loaded.tokenizer, pairs.held_out, loaded.prefix, decoding).to_dict()
+
+
+def _without_count(scores: dict) -> dict:
+    return {key: value for key, value in scores.items() if key != "count"}

@@ -46,7 +46,6 @@ async def _measure_route(services, prompts: list[str], new_tokens: int) -> dict:
     import aiohttp
     from aiohttp import web
 
-    from ..engines.refiner.generation import DecodeSettings
     from ..server_routes.app import build_app
 
     runner = web.AppRunner(build_app(services))
@@ -67,12 +66,8 @@ async def _measure_route(services, prompts: list[str], new_tokens: int) -> dict:
 
             await post(prompts[0])  # loads the model
             answers = [await post(prompt) for prompt in prompts]
-        loaded = services.refiner.route_model()
-        direct = []
-        for prompt in prompts[:10]:
-            start = time.perf_counter()
-            loaded.refine(prompt, DecodeSettings(max_new_tokens=new_tokens))
-            direct.append(time.perf_counter() - start)
+        route_precision = services.refiner.route_model().precision
+        direct = _direct_by_precision(services, prompts[:10], new_tokens)
     finally:
         await runner.cleanup()
     seconds = [s for s, _ in answers]
@@ -80,9 +75,28 @@ async def _measure_route(services, prompts: list[str], new_tokens: int) -> dict:
     return {
         "latency_p50_s": round(percentile(seconds, 50), 3), "latency_p95_s": round(percentile(seconds, 95), 3),
         "latency_requests": len(seconds), "latency_new_tokens": [min(generated), max(generated)],
-        "direct_p50_s": round(statistics.median(direct), 3),
-        "http_vs_direct_p50_ratio": round(percentile(seconds, 50) / statistics.median(direct), 3),
+        "precision": route_precision, "direct_p50_s": direct[route_precision],
+        "direct_p50_s_by_precision": direct,
+        "int8_speedup_vs_fp32": round(direct["fp32"] / direct["int8"], 2),
+        "bf16_speedup_vs_fp32": round(direct["fp32"] / direct["bf16"], 2),
+        "http_vs_direct_p50_ratio": round(percentile(seconds, 50) / direct[route_precision], 3),
     }
+
+
+def _direct_by_precision(services, prompts: list[str], new_tokens: int) -> dict[str, float]:
+    """Median seconds per refinement without HTTP for each number format, taking turns so load hits all alike."""
+    from ..engines.refiner.generation import DecodeSettings
+
+    choice = services.refiner.route_choice()
+    models = {p: services.refiner.cache.get(choice.base_dir, choice.adapter_dir, precision=p)
+              for p in ("fp32", "bf16", "int8")}
+    seconds: dict[str, list[float]] = {p: [] for p in models}
+    for prompt in prompts:
+        for precision, loaded in models.items():
+            start = time.perf_counter()
+            loaded.refine(prompt, DecodeSettings(max_new_tokens=new_tokens))
+            seconds[precision].append(time.perf_counter() - start)
+    return {p: round(statistics.median(s), 3) for p, s in seconds.items()}
 
 
 def route_latency(pairs, workdir: Path, requests: int, new_tokens: int) -> dict:

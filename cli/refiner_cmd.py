@@ -76,7 +76,15 @@ def _add_eval(commands) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    _add_precision(parser)
     parser.set_defaults(func=_run(_eval))
+
+
+def _add_precision(parser) -> None:
+    from ..engines.refiner.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="number format of the loaded model (auto: int8 on the cpu, fp32 on a GPU)")
 
 
 def _add_model_choice(parser) -> None:
@@ -92,6 +100,7 @@ def _add_refine(commands) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--seed", type=int, default=None, help="sample with this seed (default: greedy)")
     parser.add_argument("--device", default="cpu")
+    _add_precision(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=_run(_refine))
 
@@ -172,7 +181,7 @@ def _eval(args) -> int:
     from ..engines.refiner.generation import DecodeSettings
     from ..engines.refiner.runtime import load_refiner
 
-    loaded = load_refiner(Path(args.base), Path(args.adapter), args.device)
+    loaded = load_refiner(Path(args.base), Path(args.adapter), args.device, precision=args.precision)
     pairs = load_pairs(args.data).held_out[:args.limit]
     if not pairs:
         raise ValueError(f"{args.data} has no held-out pairs to score")
@@ -195,7 +204,8 @@ def _refine(args) -> int:
 
     service = RefinerService(lambda: [Path(args.models)], fixed=_fixed(args))
     choice = service.route_choice()
-    loaded = service.cache.get(choice.base_dir, choice.adapter_dir, args.device, choice.base, choice.adapter)
+    loaded = service.cache.get(choice.base_dir, choice.adapter_dir, args.device, choice.base, choice.adapter,
+                               args.precision)
     settings = DecodeSettings(max_new_tokens=args.max_new_tokens, sample=args.seed is not None, seed=args.seed or 0)
     result = loaded.refine(args.prompt, settings)
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..engines.refiner.precision import PRECISIONS
 from .spec import Input, NodeResult, NodeSpec, Output
 
 DEVICES = ("cpu", "cuda", "mps")
@@ -48,6 +49,10 @@ SPEC = NodeSpec(
               options=DEVICES),
         Input("keep_loaded", "BOOLEAN", "Keep the model in memory for the next prompt (off: unload after this run).",
               default=True),
+        Input("precision", "COMBO", "Number format of the loaded model. auto: int8 on the cpu (about 3x faster than "
+              "fp32; bf16 about 1.5x with scores closest to fp32), fp32 on a GPU. int8 runs on the cpu only.",
+              default="auto",
+              options=PRECISIONS, optional=True),
     ),
     outputs=(
         Output("refined_prompt", "STRING", "The structured prompt, one section per line."),
@@ -72,17 +77,17 @@ def validate_inputs(base_model: str = "", adapter: str = "") -> bool | str:
 
 
 def execute(prompt: str, base_model: str, adapter: str, max_new_tokens: int, sample: bool, seed: int, device: str,
-            keep_loaded: bool) -> NodeResult:
+            keep_loaded: bool, precision: str = "auto") -> NodeResult:
     from ..bridge.progress import comfy_progress
     from ..bridge.services import shared_services
     from ..engines.refiner.generation import DecodeSettings
 
     settings = DecodeSettings(max_new_tokens=max_new_tokens, sample=sample, seed=seed)
     result = shared_services().refiner.refine_named(base_model, adapter, prompt, settings, device, keep_loaded,
-                                                    progress=comfy_progress(max_new_tokens))
+                                                    progress=comfy_progress(max_new_tokens), precision=precision)
     report = result.report()
     missing = report["intent"]["missing"]
-    summary = (f"{result.model} + {result.adapter} on {result.device}: {result.new_tokens} tokens in {result.ms:.0f} ms, "
+    summary = (f"{result.model} + {result.adapter} on {result.device} ({result.precision}): {result.new_tokens} tokens in {result.ms:.0f} ms, "
                f"{'structured' if result.structured else 'NOT structured'}, "
                + (f"missing words: {', '.join(missing)}" if missing else "kept every content word"))
     return NodeResult((result.refined, json.dumps(report)), ui={"text": [summary + "\n\n" + result.refined]})

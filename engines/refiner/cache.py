@@ -1,4 +1,5 @@
-"""A small least-recently-used cache of loaded refiners, keyed by base, adapter (and its file version) and device.
+"""A small least-recently-used cache of loaded refiners, keyed by base, adapter (and its file version), device
+and precision.
 
 Loading Flan-T5-base takes seconds and ~1 GB, so a model stays loaded between prompts; at most ``capacity``
 stay, the oldest is dropped first, and ``unload`` frees them on request (the node's ``keep_loaded`` switch,
@@ -13,16 +14,17 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .adapter_files import ADAPTER_WEIGHTS
+from .precision import resolve_precision
 from .runtime import LoadedRefiner, load_refiner
 
-CacheKey = tuple[str, str, str, int, int]
+CacheKey = tuple[str, str, str, str, int, int]
 
 
-def cache_key(base_dir: Path, adapter_dir: Path, device: str) -> CacheKey:
+def cache_key(base_dir: Path, adapter_dir: Path, device: str, precision: str) -> CacheKey:
     weights = Path(adapter_dir) / ADAPTER_WEIGHTS
     stat = weights.stat() if weights.is_file() else None
     return (str(Path(base_dir).resolve()), str(Path(adapter_dir).resolve()), device,
-            stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
+            resolve_precision(precision, device), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
 
 
 class ModelCache:
@@ -35,14 +37,14 @@ class ModelCache:
         self._load_lock = threading.Lock()  # one load at a time (a load can take seconds and a GB)
 
     def get(self, base_dir: Path, adapter_dir: Path, device: str = "cpu", base_name: str | None = None,
-            adapter_name: str | None = None) -> LoadedRefiner:
-        key = cache_key(base_dir, adapter_dir, device)
+            adapter_name: str | None = None, precision: str = "auto") -> LoadedRefiner:
+        key = cache_key(base_dir, adapter_dir, device, precision)
         with self._load_lock:
             with self._lock:
                 if key in self._models:
                     self._models.move_to_end(key)
                     return self._models[key]
-            loaded = load_refiner(Path(base_dir), Path(adapter_dir), device, base_name, adapter_name)
+            loaded = load_refiner(Path(base_dir), Path(adapter_dir), device, base_name, adapter_name, precision)
             with self._lock:
                 self._models[key] = loaded
                 while len(self._models) > self.capacity:
@@ -62,7 +64,7 @@ class ModelCache:
 
     def loaded(self) -> list[dict]:
         with self._lock:
-            return [{"model": m.base_name, "adapter": m.adapter_name, "device": m.device,
+            return [{"model": m.base_name, "adapter": m.adapter_name, "device": m.device, "precision": m.precision,
                      "busy": m.queue.admitted} for m in self._models.values()]
 
 

@@ -16,6 +16,7 @@ from ..progress import Progress, no_progress
 from .adapter_files import read_adapter, apply_adapter
 from .base_model import load_base
 from .generation import DecodeSettings, decode
+from .precision import convert, resolve_precision
 from .queueing import GenerationQueue
 from .structure import content_words, layout_sections, missing_content_words, parse_structured, sections_found
 from .training import DEFAULT_PREFIX
@@ -60,6 +61,7 @@ class RefineResult:
     model: str
     adapter: str
     device: str
+    precision: str
     ms: float
     new_tokens: int
     max_new_tokens: int
@@ -88,6 +90,7 @@ class LoadedRefiner:
     base_name: str
     adapter_name: str
     device: str
+    precision: str = "fp32"
     prefix: str = DEFAULT_PREFIX
     queue: GenerationQueue = field(default_factory=GenerationQueue)
 
@@ -104,22 +107,24 @@ class LoadedRefiner:
         raw = decoded.texts[0].strip()
         return RefineResult(
             refined=layout_sections(raw), raw=raw, model=self.base_name, adapter=self.adapter_name,
-            device=self.device, ms=round((time.perf_counter() - start) * 1000, 1), new_tokens=decoded.new_tokens[0],
+            device=self.device, precision=self.precision, ms=round((time.perf_counter() - start) * 1000, 1), new_tokens=decoded.new_tokens[0],
             max_new_tokens=settings.max_new_tokens, sampled=settings.sample, seed=settings.seed if settings.sample else None,
             structured=parse_structured(raw) is not None, sections=sections_found(raw), content_words=content_words(text),
             missing_words=missing_content_words(text, raw))
 
 
 def load_refiner(base_dir: Path, adapter_dir: Path, device: str = "cpu", base_name: str | None = None,
-                 adapter_name: str | None = None) -> LoadedRefiner:
-    """Load a base, check and merge an adapter into it, ready to refine (eval mode, frozen, on ``device``)."""
+                 adapter_name: str | None = None, precision: str = "auto") -> LoadedRefiner:
+    """Load a base, check and merge an adapter into it, ready to refine (eval mode, frozen, on ``device``, in
+    ``precision``: the adapter is merged in float32 first, so it is quantised together with the base)."""
     import torch
 
     check_device(device)
+    concrete = resolve_precision(precision, device)
     adapter = read_adapter(adapter_dir)
     with torch.no_grad():
         base = load_base(base_dir, "cpu")
-        model = apply_adapter(base, adapter).eval().to(device)
+        model = convert(apply_adapter(base, adapter).eval(), concrete).to(device)
     prefix = (adapter.training or {}).get("input_prefix", DEFAULT_PREFIX)
     return LoadedRefiner(model, base.tokenizer, base_name or Path(base_dir).name, adapter_name or Path(adapter_dir).name,
-                         device, prefix if isinstance(prefix, str) else DEFAULT_PREFIX)
+                         device, concrete, prefix if isinstance(prefix, str) else DEFAULT_PREFIX)

@@ -5,7 +5,7 @@ built by ``lora-lab refiner serve``). Which model the HTTP route uses:
 
 1. the base and adapter given explicitly (``lora-lab refiner serve --base DIR --adapter DIR``), else
 2. the names in the settings file ``<user dir>/lora_lab/prompt_refiner.json`` (``{"base": ..., "adapter": ...}``,
-   plus optional ``device``, ``queue_size``, ``timeout_s``, ``max_new_tokens``), else
+   plus optional ``device``, ``precision``, ``queue_size``, ``timeout_s``, ``max_new_tokens``), else
 3. the first adapter (by name) in the ``prompt_refiner`` folders, with the base its ``training.json`` names
    (or the first base found).
 """
@@ -24,6 +24,7 @@ from .catalog import Catalog, scan
 from .errors import ModelUnavailableError, NotConfiguredError, SettingsError
 from .files import read_json
 from .generation import MAX_NEW_TOKENS_LIMIT, DecodeSettings
+from .precision import resolve_precision
 from .runtime import DEVICES, LoadedRefiner, RefineResult
 
 SETTINGS_FILE = "prompt_refiner.json"
@@ -36,6 +37,7 @@ class RouteSettings:
     base: str | None = None
     adapter: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     queue_size: int = 4
     timeout_s: float = 60.0
     max_new_tokens: int = 256
@@ -43,6 +45,7 @@ class RouteSettings:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        resolve_precision(self.precision, self.device)
         if not 0 <= self.queue_size <= 64:
             raise ValueError(f"queue_size must be between 0 and 64, got {self.queue_size}")
         if not 0 < self.timeout_s <= 3600:
@@ -120,7 +123,9 @@ class RefinerService:
 
     def route_model(self) -> LoadedRefiner:
         choice = self.route_choice()
-        return self.cache.get(choice.base_dir, choice.adapter_dir, self.settings().device, choice.base, choice.adapter)
+        settings = self.settings()
+        return self.cache.get(choice.base_dir, choice.adapter_dir, settings.device, choice.base, choice.adapter,
+                              settings.precision)
 
     def describe(self) -> dict:
         """What the route would use and why, what is in the folders, what is loaded (``GET /prompt_refiner/models``)."""
@@ -134,11 +139,12 @@ class RefinerService:
                 "settings": _safe_settings(self)}
 
     def refine_named(self, base: str, adapter: str, prompt: str, settings: DecodeSettings, device: str = "cpu",
-                     keep_loaded: bool = True, progress: Progress = no_progress) -> RefineResult:
+                     keep_loaded: bool = True, progress: Progress = no_progress,
+                     precision: str = "auto") -> RefineResult:
         """The node's path: resolve names in the folders, wait for the model (no limit), refine, maybe unload."""
         catalog = self.catalog()
         base_dir, adapter_dir = catalog.base(base), catalog.adapter(adapter)
-        loaded = self.cache.get(base_dir, adapter_dir, device, base, adapter)
+        loaded = self.cache.get(base_dir, adapter_dir, device, base, adapter, precision)
         try:
             loaded.queue.admit(None)
             return loaded.queue.run(lambda: loaded.refine(prompt, settings, progress=progress))
