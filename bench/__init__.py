@@ -8,6 +8,7 @@ from __future__ import annotations
 
 BENCHMARKS = {
     "lora-format": "lora_format",
+    "refiner": "refiner",
     "discovery": "discovery",
     "discovery-semantic": "discovery_semantic",
     "explorer": "explorer",

@@ -39,6 +39,7 @@ def folder_paths_of(folder: str) -> list[str]:
 # Model folders the pack adds to ComfyUI (models/<name>), with the file types each lists.
 PACK_MODEL_FOLDERS: dict[str, set[str]] = {
     "text_to_lora": {".json", ".safetensors"},  # text-to-LoRA configs, calibrations, proposers
+    "prompt_refiner": {".json", ".safetensors", ".model"},  # Flan-T5 base folders + LoRA adapter folders beside them
 }
 
 

@@ -20,6 +20,7 @@ def shared_services():
     return Services(
         data_dir=folders.user_dir() / "lora_lab",
         lora_dirs=lambda: [Path(p) for p in folders.folder_paths_of("loras")],
+        refiner_model_dirs=lambda: [Path(p) for p in folders.folder_paths_of("prompt_refiner")],
         checkpoint_names=lambda: folders.list_files("checkpoints"),
     )
 

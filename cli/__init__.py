@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, convert_cmd, demo_cmd, discover_cmd, docs_cmd, inspect_cmd, queue_cmd, t2l_cmd, train_cmd
+from . import bench_cmd, convert_cmd, demo_cmd, discover_cmd, docs_cmd, inspect_cmd, queue_cmd, refiner_cmd, t2l_cmd, train_cmd
 
-COMMANDS = (inspect_cmd, convert_cmd, demo_cmd, bench_cmd, docs_cmd, discover_cmd, queue_cmd, train_cmd, t2l_cmd)
+COMMANDS = (inspect_cmd, convert_cmd, demo_cmd, bench_cmd, docs_cmd, discover_cmd, queue_cmd, train_cmd, refiner_cmd,
+            t2l_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from . import demo_brands, demo_discovery, demo_explorer, demo_lora_format, demo_t2l, demo_trainer
+from . import demo_brands, demo_discovery, demo_explorer, demo_lora_format, demo_refiner, demo_t2l, demo_trainer
 
 STEPS = (
     ("LoRA file core", demo_lora_format.run),
@@ -18,6 +18,7 @@ STEPS = (
     ("Checkpoint explorer", demo_explorer.run),
     ("Brand LoRA stacks", demo_brands.run),
     ("LoRA trainer", demo_trainer.run),
+    ("Prompt refiner", demo_refiner.run),
     ("Text to LoRA", demo_t2l.run),
 )
 

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
-from . import auto_lora, brand_stack, checkpoint_explorer, lora_inspect, lora_trainer, save_drafts, text_to_lora
+from . import (auto_lora, brand_stack, checkpoint_explorer, lora_inspect, lora_trainer, prompt_refiner, save_drafts,
+               text_to_lora)
 
-NODE_MODULES = (lora_inspect, auto_lora, checkpoint_explorer, save_drafts, brand_stack, lora_trainer, text_to_lora)
+NODE_MODULES = (lora_inspect, auto_lora, checkpoint_explorer, save_drafts, brand_stack, lora_trainer, prompt_refiner,
+                text_to_lora)
 
 
 def node_class_mappings() -> dict:

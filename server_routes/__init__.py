@@ -7,11 +7,11 @@ which ComfyUI mirrors under ``/api``) or an ``app.router``. Each capability cont
 
 from __future__ import annotations
 
-from . import brands, discovery, explorer, health
+from . import brands, discovery, explorer, health, refiner
 from .http import Route, json_handler
 from .services import Services
 
-ROUTE_MODULES = (health, discovery, explorer, brands)
+ROUTE_MODULES = (health, discovery, explorer, brands, refiner)
 
 
 def all_routes(services: Services) -> list[Route]:

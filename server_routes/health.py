@@ -12,6 +12,7 @@ from .services import Services
 # capability -> Python modules it needs beyond the core (torch, safetensors)
 CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "inspect": ("torch", "safetensors"),
+    "refiner": ("torch", "transformers", "peft", "tokenizers"),
     "discovery": ("safetensors",),
     "explorer": ("numpy",),
     "brands": ("torch", "safetensors"),

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..engines.lora_format import LoraFileError, OutputExistsError
+from ..engines.refiner.errors import (BusyError, GenerationTimeout, ModelUnavailableError, NotConfiguredError,
+                                     SettingsError)
 
 log = logging.getLogger("lora_lab.routes")
 
@@ -39,6 +41,11 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (KeyError, 404, "not_found"),
     (PermissionError, 403, "forbidden"),
     (ValueError, 400, "bad_request"),
+    (NotConfiguredError, 503, "no_model"),
+    (SettingsError, 503, "bad_settings"),
+    (ModelUnavailableError, 503, "model_unavailable"),
+    (BusyError, 503, "busy"),
+    (GenerationTimeout, 504, "timeout"),
 )
 
 

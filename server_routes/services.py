@@ -29,7 +29,10 @@ class Services:
     lora_dirs: Callable[[], list[Path]] = field(default=lambda: [])
     checkpoint_names: Callable[[], list[str]] = field(default=lambda: [])
     version: str = PACK_VERSION
+    refiner_model_dirs: Callable[[], list[Path]] = field(default=lambda: [])  # the prompt_refiner model folders
+    refiner_fixed: tuple[Path, Path] | None = None  # (base dir, adapter dir) pinned by `lora-lab refiner serve`
     _database: Database | None = field(default=None, init=False, repr=False)
+    _refiner: object = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _discovery: object | None = field(default=None, init=False, repr=False)
     _explorer: Explorer | None = field(default=None, init=False, repr=False)
@@ -42,6 +45,17 @@ class Services:
             if self._database is None:
                 self._database = Database(Path(self.data_dir) / DATABASE_FILE)
             return self._database
+
+    @property
+    def refiner(self):
+        """The PromptRefiner service (model folders, route settings in ``<data_dir>/prompt_refiner.json``, cache)."""
+        from ..engines.refiner.service import SETTINGS_FILE, RefinerService
+
+        with self._lock:
+            if self._refiner is None:
+                self._refiner = RefinerService(self.refiner_model_dirs, Path(self.data_dir) / SETTINGS_FILE,
+                                               self.refiner_fixed)
+            return self._refiner
 
     @property
     def discovery(self):
