@@ -16,6 +16,6 @@ def register_new_lora(path: Path) -> bool:
     try:
         shared_services().discovery.upsert(path)
     except (ValueError, OSError) as exc:  # outside the indexed folders, or gone again: the file itself is fine
-        logging.getLogger("lora_lab.t2l").warning("new LoRA %s was not added to the LoRA index: %s", path, exc)
+        logging.getLogger("lora_lab").warning("new LoRA %s was not added to the LoRA index: %s", path, exc)
         return False
     return True

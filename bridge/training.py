@@ -1,26 +1,12 @@
 """What the LoRA trainer node needs from ComfyUI: where checkpoints, datasets and outputs live, loading the
-trained-on checkpoint as MODEL/CLIP, and the hook that tells the pack's LoRA index about a new file.
+trained-on checkpoint as MODEL/CLIP (the LoRA index hears of a new file through ``lora_index``).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from . import folders
-
-
-def lora_saved(path: Path) -> None:
-    """Register a LoRA the trainer just wrote with the pack's LoRA index (discovery), without a rescan.
-
-    ComfyUI's own loras list needs nothing: folder_paths re-scans a folder whose mtime changed.
-    """
-    from .services import shared_services
-
-    try:
-        shared_services().discovery.upsert(path)
-    except (ValueError, OSError) as exc:  # outside the indexed folders, or gone again: the file itself is fine
-        logging.getLogger("lora_lab.trainer").warning("new LoRA %s was not added to the LoRA index: %s", path, exc)
 
 
 def checkpoint_path(name: str) -> Path:

@@ -112,7 +112,7 @@ def execute(ckpt_name: str, dataset_dir: str, lora_name: str, trigger_word: str,
             sample_steps: int = 20, model=None, clip=None, unique_id=None) -> NodeResult:
     import torch
 
-    from ..bridge import lora_apply, training
+    from ..bridge import lora_apply, lora_index, training
     from ..engines.lora_format import load_tensors
     from ..engines.training.config import TrainingConfig
     from ..engines.training.engine import choose_engine
@@ -129,7 +129,7 @@ def execute(ckpt_name: str, dataset_dir: str, lora_name: str, trigger_word: str,
     trainer = choose_engine(engine, family)
     with torch.inference_mode(False), torch.enable_grad():
         result = trainer.train(job, _progress(unique_id), log=logging.getLogger("lora_lab.trainer").info)
-    training.lora_saved(result.lora_path)
+    lora_index.register_new_lora(result.lora_path)
     if model is None or clip is None:
         loaded_model, loaded_clip = training.load_checkpoint(ckpt_name)
         model, clip = model or loaded_model, clip or loaded_clip
