@@ -179,7 +179,7 @@ def evaluation_loss(model: Path, lora: Path, data: Path, draws: int = 4) -> floa
     source = open_model(model)
     unet, vae = source.load_unet(torch.float32), source.load_vae(torch.float32)
     text = source.load_text_encoders(torch.float32)[0]
-    state, alphas = Loader.lora_state_dict(str(lora))
+    state, alphas = Loader.lora_state_dict(str(lora.parent), weight_name=lora.name)  # a file path needs the hub
     Loader.load_lora_into_unet(state, alphas, unet=unet, adapter_name="bench")
     scheduler = source.noise_scheduler()
     images = sorted(data.glob("*.png"))

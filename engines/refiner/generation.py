@@ -93,7 +93,7 @@ def decode(model, tokenizer, sources: Sequence[str], settings: DecodeSettings, d
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    encoded = tokenizer(list(sources), return_tensors="pt", padding=True).to(device)
+    encoded = tokenizer(list(sources), return_tensors="pt", padding=True, return_token_type_ids=False).to(device)
     stop = _step_criterion(deadline, cancel, progress, int(settings.max_new_tokens))
     processors = LogitsProcessorList([_seeded_sampler(settings, device)] if settings.sample else [])
     with torch.inference_mode():

@@ -69,7 +69,7 @@ def test_each_precision_loads_its_format_and_reports_it(tiny_models):
 def test_int8_and_bf16_logits_stay_close_to_float32(tiny_models):
     models = {p: load_refiner(tiny_models.base, tiny_models.adapter, precision=p) for p in ("fp32", "bf16", "int8")}
     tokenizer = models["fp32"].tokenizer
-    inputs = tokenizer(["Refine this prompt: plan a trip to japan"], return_tensors="pt")
+    inputs = tokenizer(["Refine this prompt: plan a trip to japan"], return_tensors="pt", return_token_type_ids=False)
     decoder = torch.tensor([[0, 5, 9, 13, 21]])
     with torch.inference_mode():
         logits = {p: r.model(**inputs, decoder_input_ids=decoder).logits.float() for p, r in models.items()}

@@ -66,7 +66,7 @@ def _diffusers_load_reproduces_the_trained_unet(trainer, model, lora_path):
     from diffusers.loaders.lora_pipeline import StableDiffusionLoraLoaderMixin as Loader
 
     fresh = UNet2DConditionModel.from_pretrained(model, subfolder="unet").eval()
-    state, alphas = Loader.lora_state_dict(str(lora_path))
+    state, alphas = Loader.lora_state_dict(str(lora_path.parent), weight_name=lora_path.name)
     Loader.load_lora_into_unet(state, alphas, unet=fresh, adapter_name="trained")
     torch.manual_seed(1)
     sample, hidden = torch.randn(1, 4, 8, 8), torch.randn(1, 77, 32)
@@ -96,9 +96,12 @@ def test_single_file_checkpoint_loads_without_network_and_trains(tiny_sd15, data
     for load in ("load_unet", "load_vae"):
         ours, theirs = getattr(source, load)(torch.float32).state_dict(), getattr(reference, load)(torch.float32).state_dict()
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
-    text = source.load_text_encoders(torch.float32)[0]
+    text, reference_text = source.load_text_encoders(torch.float32)[0], reference.load_text_encoders(torch.float32)[0]
+    ours, theirs = text.state_dict(), reference_text.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     ids = torch.tensor([[49406, 320, 1125, 49407] + [49407] * 73])
-    assert torch.equal(text(ids)[0], reference.load_text_encoders(torch.float32)[0](ids)[0])
+    # same weights; transformers 4.50 gives the single-file load eager attention and the other sdpa: not bit-equal
+    torch.testing.assert_close(text(ids)[0], reference_text(ids)[0], rtol=0, atol=1e-5)
     job = job_for(checkpoint, dataset, tmp_path, max_steps=1, sample_steps=0)
     job.model_configs = configs
     assert Trainer(job, log=quiet).run().lora_path.is_file()
