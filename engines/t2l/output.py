@@ -16,14 +16,17 @@ from pathlib import Path
 from ..lora_format import LoraDescription, save_lora
 from ..lora_format.errors import OutputExistsError
 from .pipeline import T2LResult
+from .text import strip_prompt_syntax
 
 SUBFOLDER = "text_to_lora"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def file_stem(prefix: str, prompt: str) -> str:
-    """``<prefix>_<first words>_<hash8>``: readable, and stable for the same prompt."""
-    words = _UNSAFE.sub("_", "_".join(prompt.lower().split()[:5])).strip("_")[:40] or "prompt"
+    """``<prefix>_<first words>_<hash8>``: readable (the words without weight/LoRA syntax), and stable for the same
+    prompt (the hash is of the prompt as given)."""
+    readable = strip_prompt_syntax(prompt).text or prompt
+    words = _UNSAFE.sub("_", "_".join(readable.lower().split()[:5])).strip("_")[:40] or "prompt"
     clean_prefix = _UNSAFE.sub("_", prefix).strip("_") or "t2l"
     digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:8]
     return f"{clean_prefix}_{words}_{digest}"

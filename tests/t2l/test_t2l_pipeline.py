@@ -36,6 +36,7 @@ def test_the_saved_file_is_kohya_with_the_run_in_its_metadata_and_never_overwrit
     first = output.save_result(result, tmp_path / "loras", "demo")
     second = output.save_result(result, tmp_path / "loras", "demo")
     assert first != second and first.name.endswith("_00001.safetensors") and second.name.endswith("_00002.safetensors")
+    assert first.name.startswith("demo_a_watercolor_painting_of_a_")  # the words, without the (…:1.2) syntax
     summary = inspect_file(first)
     assert (summary.layout, summary.family, summary.rank) == ("kohya", "sd15", 4)
     header = read_header(first)
