@@ -1,7 +1,7 @@
 """Prompt Refiner inside a real ComfyUI: the example workflow runs through /prompt with a model trained by the
 CLI, and the route answers under / and /api.
 
-Setup before starting ComfyUI (models in the server's models/prompt_refiner, e.g. /tmp/comfy_refiner/...):
+Setup before starting ComfyUI (models in the server's models/prompt_refiner):
     lora-lab refiner data --out pairs.json
     lora-lab refiner base --data pairs.json --out <ComfyUI>/models/prompt_refiner/local-t5
     lora-lab refiner train --base <ComfyUI>/models/prompt_refiner/local-t5 --data pairs.json \
