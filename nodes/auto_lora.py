@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from .spec import Input, NodeResult, NodeSpec, Output
+from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 
 READY_TIMEOUT_S = 300.0
-MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 SPEC = NodeSpec(
     node_id="LoRALabAutoLoRADiscover",

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from ..engines.brands.run import AB_MODES
-from .spec import Input, NodeResult, NodeSpec, Output
+from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 
 NONE_CHOICE = "(none)"
-MAX_KEY = 0xFFFFFFFFFFFFFFFF
 
 
 def _services():
@@ -48,7 +47,7 @@ SPEC = NodeSpec(
               "{\"acme\": 0.9}} or {\"acme\": [0.4, 0.8], \"acme/product\": [0.3, 0.6]}; empty: the brand's "
               "metadata.json ab_arms.", default=""),
         Input("ab_key", "INT", "Key for 'assign by key' (connect a seed or batch number).",
-              default=0, min=0, max=MAX_KEY),
+              default=0, min=0, max=MAX_SEED),
         Input("lora_stack", "LORA_STACK", "Optional LORA_STACK from another stacker; applied first.", optional=True),
     ),
     outputs=(

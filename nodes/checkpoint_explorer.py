@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .spec import Input, NodeResult, NodeSpec, Output
+from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 
 log = logging.getLogger("lora_lab")
 MODES = {"follow panel": "panel", "explore": "explore", "quick": "quick"}
@@ -48,7 +48,7 @@ SPEC = NodeSpec(
         Input("count", "INT", "How many drafts to make (each downstream node runs once per draft).",
               default=6, min=1, max=MAX_COUNT, step=1),
         Input("seed", "INT", "Seed of the allocation (same seed and same history: same plan) and of the drafts "
-                             "(draft i gets seed + i).", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             "(draft i gets seed + i).", default=0, min=0, max=MAX_SEED,
               control_after_generate=True),
         Input("prompt", "STRING", "The prompt of this batch: recorded with it (what LoRA discovery learns from) "
                                   "and passed on to the prompt output.", default="", multiline=True),

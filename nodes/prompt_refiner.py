@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from ..engines.refiner.precision import PRECISIONS
-from .spec import Input, NodeResult, NodeSpec, Output
+from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 
 DEVICES = ("cpu", "cuda", "mps")
-MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
 def _catalog():

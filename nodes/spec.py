@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CATEGORY = "LoRA Lab"
+MAX_SEED = 0xFFFFFFFFFFFFFFFF  # ComfyUI's own seed widgets go up to 2**64 - 1
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 
 

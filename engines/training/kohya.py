@@ -22,7 +22,7 @@ from ..progress import Progress, no_progress
 from .engine import Availability, TrainingEngine
 from .export import describe, import_external_lora
 from .job import RunSummary, TrainingJob, TrainingResult
-from .preflight import DatasetError, preflight
+from .preflight import checked_preflight
 from .process import EngineProcessError, run_tool
 from .staging import stage_dataset
 
@@ -119,9 +119,7 @@ class KohyaEngine(TrainingEngine):
 
     def train(self, job: TrainingJob, progress: Progress = no_progress, log=print) -> TrainingResult:
         config, started = job.config, time.time()
-        report = preflight(job.dataset, config.trigger_word, config.resolution, config.caption_template)
-        if not report.ok:
-            raise DatasetError(report)
+        report = checked_preflight(job.dataset, config.trigger_word, config.resolution, config.caption_template)
         out = job.run_dir / WORK_DIR
         resume = latest_kohya_state(out) if job.resume else None
         job.check_output(resumable=resume is not None)

@@ -24,7 +24,7 @@ from .config import write_json_atomic
 from .engine import Availability, TrainingEngine
 from .export import describe, import_external_lora
 from .job import RunSummary, TrainingJob, TrainingResult
-from .preflight import DatasetError, preflight
+from .preflight import checked_preflight
 from .process import EngineProcessError, run_tool
 from .staging import stage_dataset
 
@@ -91,9 +91,7 @@ class MfluxEngine(TrainingEngine):
 
     def train(self, job: TrainingJob, progress: Progress = no_progress, log=print) -> TrainingResult:
         config, started = job.config, time.time()
-        report = preflight(job.dataset, config.trigger_word, config.resolution, config.caption_template)
-        if not report.ok:
-            raise DatasetError(report)
+        report = checked_preflight(job.dataset, config.trigger_word, config.resolution, config.caption_template)
         out = job.run_dir / WORK_DIR
         resume = latest_checkpoint(out) if job.resume else None
         job.check_output(resumable=resume is not None)

@@ -154,6 +154,15 @@ def preflight(root: str | os.PathLike[str], trigger: str = "", resolution: int =
     return report
 
 
+def checked_preflight(root: str | os.PathLike[str], trigger: str = "", resolution: int = 512,
+                      caption_template: str = "") -> PreflightReport:
+    """:func:`preflight`, raising :class:`DatasetError` (every problem listed) unless the dataset can be trained on."""
+    report = preflight(root, trigger, resolution, caption_template)
+    if not report.ok:
+        raise DatasetError(report)
+    return report
+
+
 def _rel(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root)) or "."

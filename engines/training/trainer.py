@@ -23,7 +23,7 @@ from .job import RunSummary, TrainingJob, TrainingResult
 from .losslog import PLOT_FILE, LossLog, plot_losses
 from .models import TEXT_ENCODERS, open_model
 from .optim import build_lr_scheduler, build_optimizer
-from .preflight import DatasetError, PreflightReport, preflight, write_missing_captions
+from .preflight import PreflightReport, checked_preflight, write_missing_captions
 from .schedule import DataOrder, Layout, bucket_size, total_steps
 from .step import Conditioning, DiffusionLoss, draw_noise
 
@@ -72,9 +72,7 @@ class Trainer:
     def check_dataset(self) -> PreflightReport:
         """Preflight before any model loads; captions from the template are written by rank 0."""
         config = self.config
-        report = preflight(self.job.dataset, config.trigger_word, config.resolution, config.caption_template)
-        if not report.ok:
-            raise DatasetError(report)
+        report = checked_preflight(self.job.dataset, config.trigger_word, config.resolution, config.caption_template)
         if self.context.is_main:
             write_missing_captions(report)
         self.report = report
