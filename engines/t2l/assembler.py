@@ -81,8 +81,12 @@ class LoraAssembly:
         if flat.shape != (self.size,):
             raise ValueError(f"expected a flat vector of {self.size} values for '{self.component}', "
                              f"got shape {tuple(flat.shape)}")
-        return {slot.path: (flat[a:b].view(self.rank, slot.in_features), flat[b:e].view(slot.out_features, self.rank))
-                for slot, (a, b, e) in zip(self.slots, self.offsets())}
+        # One split, not a slice per factor: its backward is a single concatenation of the factors' gradients,
+        # where per-factor slices would each write a zero-filled full-length gradient (2 per module per step).
+        pieces = flat.split([self.rank * n for slot in self.slots for n in (slot.in_features, slot.out_features)])
+        return {slot.path: (pieces[2 * i].view(self.rank, slot.in_features),
+                            pieces[2 * i + 1].view(slot.out_features, self.rank))
+                for i, slot in enumerate(self.slots)}
 
     def join(self, modules: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Inverse of :meth:`split`."""
