@@ -26,15 +26,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompts", type=int, default=50, help="held-out prompts of the quality run")
     parser.add_argument("--cross", type=int, default=5, help="other prompts each LoRA is scored on")
     parser.add_argument("--calibration-prompts", type=int, default=400)
-    parser.add_argument("--train-prompts", type=int, default=80, help="corpus prompts the proposer is distilled from")
-    parser.add_argument("--proposer-epochs", type=int, default=300)
+    parser.add_argument("--train-prompts", type=int, default=80, help="corpus prompts the proposer is trained on")
+    parser.add_argument("--proposer-rounds", type=int, default=16, help="meta-learning rounds of proposer training")
+    parser.add_argument("--proposer-round-prompts", type=int, default=40, help="corpus prompts per training round")
+    parser.add_argument("--proposer-inner-steps", type=int, default=4,
+                        help="optimiser steps from each proposal per training round")
     parser.add_argument("--proposer-eval", type=int, default=25, help="held-out prompts of the proposer comparison")
     parser.add_argument("--store", default=None, help="folder for the calibration and proposer (default: temporary)")
     parser.add_argument("--details", default=None, help="write per-prompt results to this JSON file")
     parser.add_argument("--reuse-details", default=None,
                         help="take the quality rows (B = 0 runs) from an earlier --details file instead of re-running")
-    parser.add_argument("--collect-tolerance", type=float, default=0.01,
-                        help="proposer targets: stop each corpus run when the loss moves less than this (relative)")
     parser.add_argument("--verbose", action="store_true")
 
 

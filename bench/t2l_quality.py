@@ -3,7 +3,7 @@
 Quality: held-out corpus prompts, one LoRA each from the standard init; the prompt-token masked NLL drop
 against the calibrated unmodified encoder, the pooled (mean) state's cosine to the original, and specificity:
 the prompt's gain over the gain the same LoRA gives the shuffled prompt, and over the mean gain it gives other
-held-out prompts. Proposer: a proposer distilled from optimiser LoRAs on ``train`` prompts; steps each start
+held-out prompts. Proposer: a proposer meta-learned from optimiser runs on ``train`` prompts; steps each start
 (proposal vs B = 0) needs to reach 90% of the B = 0 run's final NLL drop on held-out prompts.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -108,24 +107,24 @@ def _verbose_progress(done: int, total: int, message: str = "") -> None:
 
 def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, quality_rows: list[dict]) -> dict:
     from ..engines.t2l.proposer import ProposerSpec, save_proposer
-    from ..engines.t2l.proposer_train import TrainConfig, collect_examples, train_proposer
+    from ..engines.t2l.proposer_train import TrainConfig, corpus_prompts, train_proposer
 
     assembly, target = prepare(bundle, request.config)
     window = bundle.tokenizer.window(target.max_tokens)
     hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
     begin = time.perf_counter()
-    # Targets: the optimiser's LoRA at convergence (loss change < 1% over 5 steps, at most ``steps``).
-    collect = replace(request.optimise, tolerance=args.collect_tolerance, patience=5)
-    examples = collect_examples(corpus.generate(args.train_prompts, "train"), bundle.encoder, hot,
-                                bundle.tokenizer, window, assembly, calibration, collect,
-                                _verbose_progress if args.verbose else lambda *a: None)
+    training = corpus_prompts(corpus.generate(args.train_prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
+                              window, calibration)
     spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
                         assembly.rank, assembly.alpha, tuple((s.path, s.in_features, s.out_features)
                                                              for s in assembly.slots))
-    model, history = train_proposer(spec, examples, TrainConfig(epochs=args.proposer_epochs))
+    config = TrainConfig(rounds=args.proposer_rounds, prompts_per_round=args.proposer_round_prompts,
+                         inner_steps=args.proposer_inner_steps)
+    model, history = train_proposer(spec, training, request.optimise, config,
+                                    _verbose_progress if args.verbose else lambda *a: None)
     path = save_proposer(Path(args.store) / f"proposer_{request.config.name}_{bundle.component}.safetensors", model,
-                         {"prompts": len(examples.prompts), "epochs": args.proposer_epochs,
-                          "final_loss": history[-1]}, overwrite=True)
+                         history.summary() | {"inner_steps": config.inner_steps, "meta_step": config.meta_step},
+                         overwrite=True)
     train_seconds = time.perf_counter() - begin
     evaluation = quality_rows[: args.proposer_eval]
     zero_steps, proposer_steps, cosines, proposal_drops = [], [], [], []
@@ -146,12 +145,17 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
     return {
         "proposer_step_ratio": round(zero / max(ours, 1), 3),
         "proposer_steps_median": ours, "zero_init_steps_median": zero,
+        "proposer_steps_mean": round(statistics.mean(proposer_steps), 2),
+        "zero_init_steps_mean": round(statistics.mean(zero_steps), 2),
         "proposer_steps_p90": sorted(proposer_steps)[int(0.9 * (len(proposer_steps) - 1))],
         "zero_init_steps_p90": sorted(zero_steps)[int(0.9 * (len(zero_steps) - 1))],
         "proposal_cosine_median": round(statistics.median(cosines), 4),
         "proposal_nll_drop_median": round(statistics.median(proposal_drops), 4),
-        "proposer_train_prompts": len(examples.prompts), "proposer_train_seconds": round(train_seconds, 1),
-        "proposer_distill_loss": [round(history[0], 4), round(history[-1], 4)],
+        "proposer_train_prompts": history.prompts, "proposer_train_seconds": round(train_seconds, 1),
+        "proposer_rounds": config.rounds, "proposer_inner_steps": config.inner_steps,
+        "proposer_validation_nll_relative": [round(v, 3) for v in history.validation_nll],
+        "proposer_best_round": history.best_round,
+        "proposer_regression_loss": [round(history.loss[0], 4), round(history.loss[-1], 4)],
         "proposer_eval_prompts": len(evaluation),
     }
 

@@ -33,8 +33,14 @@ def add_parser(subparsers) -> None:
                         help="proposer file (repeat NAME=FILE per encoder)")
     parser.add_argument("--store", default=str(DEFAULT_STORE), help="folder of calibrations and proposers")
     parser.add_argument("--out", required=True, help="the .safetensors file to write (never overwritten)")
-    parser.add_argument("--prompts", type=int, default=200, help=f"{TRAIN}: corpus prompts to distil from")
-    parser.add_argument("--epochs", type=int, default=300, help=f"{TRAIN}: training epochs")
+    parser.add_argument("--prompts", type=int, default=80, help=f"{TRAIN}: corpus prompts to learn from")
+    parser.add_argument("--rounds", type=int, default=16, help=f"{TRAIN}: rounds of propose, optimise, regress")
+    parser.add_argument("--round-prompts", type=int, default=40, help=f"{TRAIN}: corpus prompts per round")
+    parser.add_argument("--validation-prompts", type=int, default=16,
+                        help=f"{TRAIN}: corpus prompts held back to pick the best round")
+    parser.add_argument("--inner-steps", type=int, default=4,
+                        help=f"{TRAIN}: optimiser steps from each proposal per round")
+    parser.add_argument("--epochs", type=int, default=40, help=f"{TRAIN}: regression epochs per round")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
@@ -114,11 +120,11 @@ def run(args) -> int:
 
 
 def train(args) -> int:
-    """Distil a proposer for the (single) encoder of the preset from optimiser LoRAs over the corpus."""
+    """Meta-learn a proposer for the (single) encoder of the preset from optimiser runs over the corpus."""
     from ..engines.t2l import corpus
     from ..engines.t2l.pipeline import calibration_for, matrix_dtype, prepare
     from ..engines.t2l.proposer import ProposerSpec, save_proposer
-    from ..engines.t2l.proposer_train import TrainConfig, collect_examples, train_proposer
+    from ..engines.t2l.proposer_train import TrainConfig, corpus_prompts, train_proposer
 
     request = _request(args, TRAIN)
     bundles = _bundles(args, request.config)
@@ -129,16 +135,19 @@ def train(args) -> int:
     calibration = calibration_for(bundle, request.config, request.store, request.calibration_prompts,
                                   request.calibration_positions, _print_progress)
     hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
-    examples = collect_examples(corpus.generate(args.prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
-                                bundle.tokenizer.window(target.max_tokens), assembly, calibration,
-                                request.optimise, _print_progress)
+    prompts = corpus_prompts(corpus.generate(args.prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
+                             bundle.tokenizer.window(target.max_tokens), calibration)
     spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
                         assembly.rank, assembly.alpha,
                         tuple((s.path, s.in_features, s.out_features) for s in assembly.slots))
-    proposer, history = train_proposer(spec, examples, TrainConfig(epochs=args.epochs), _print_progress)
-    path = save_proposer(args.out, proposer, {"prompts": len(examples.prompts), "epochs": args.epochs,
-                                              "steps": args.steps, "loss_first": history[0],
-                                              "loss_last": history[-1]})
-    print(f"wrote {path} (distillation loss {history[0]:.4f} -> {history[-1]:.4f}, "
-          f"{len(examples.prompts)} prompts, {examples.seconds:.0f}s of optimisation)")
+    config = TrainConfig(rounds=args.rounds, prompts_per_round=args.round_prompts,
+                         validation_prompts=args.validation_prompts, inner_steps=args.inner_steps, epochs=args.epochs,
+                         seed=args.seed)
+    proposer, history = train_proposer(spec, prompts, request.optimise, config, _print_progress)
+    path = save_proposer(args.out, proposer, history.summary() | {"inner_steps": config.inner_steps,
+                                                                  "learning_rate": request.optimise.learning_rate})
+    print(f"wrote {path} ({history.prompts} prompts, {config.rounds} rounds; NLL after {config.inner_steps} steps "
+          f"from the proposals: {history.validation_nll[0]:.3f} -> {history.validation_nll[history.best_round]:.3f} "
+          f"of the unmodified NLL on validation prompts, best round {history.best_round}; "
+          f"{history.seconds:.0f}s)")
     return 0

@@ -6,6 +6,7 @@ import json
 
 from comfyui_lora_lab.cli import main
 from comfyui_lora_lab.engines.lora_format import inspect_file
+from comfyui_lora_lab.engines.t2l.proposer import training_info
 from t2l_helpers import tiny_sd15_dict
 
 
@@ -28,6 +29,23 @@ def test_the_command_writes_a_kohya_lora_and_never_replaces_a_file(clip_model, s
     before = out.read_bytes()
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_train_proposer_writes_a_proposer_the_next_run_starts_from(clip_model, store, tmp_path, capsys):
+    config = tmp_path / "tiny_sd15.json"
+    config.write_text(json.dumps(tiny_sd15_dict()))
+    common = ["--encoder", str(_encoder_dir(clip_model, tmp_path)), "--preset", str(config), "--store", str(store),
+              "--precision", "float32"]
+    proposer = tmp_path / "tiny_proposer.safetensors"
+    assert main(["t2l", "train-proposer", *common, "--prompts", "6", "--validation-prompts", "2", "--rounds", "2",
+                 "--round-prompts", "4", "--inner-steps", "2", "--epochs", "3", "--out", str(proposer)]) == 0
+    assert f"wrote {proposer}" in capsys.readouterr().out
+    assert training_info(proposer)["rounds"] == 2 and training_info(proposer)["prompts"] == 6
+    out = tmp_path / "fox.safetensors"
+    assert main(["t2l", "a red fox", *common, "--steps", "2", "--proposer", str(proposer), "--out", str(out),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["encoders"][0]["proposer"] == proposer.name
 
 
 def test_a_missing_encoder_folder_is_a_clear_error(tmp_path, capsys):
