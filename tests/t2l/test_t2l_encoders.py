@@ -122,3 +122,22 @@ def test_private_copies_of_inference_tensors_can_be_used_under_autograd():
     a = torch.zeros(4, requires_grad=True)
     (copy_ @ a).sum().backward()
     assert a.grad is not None
+
+
+def test_a_packed_bf16_matrix_gives_the_plain_bf16_result_and_gradient():
+    from comfyui_lora_lab.engines.t2l.encoders.base import PackedMatrix, frozen_linear, packed
+
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(48, 32, generator=generator).to(torch.bfloat16)
+    bias = torch.randn(48, generator=generator)
+    matrix = packed(weight)
+    if not isinstance(matrix, PackedMatrix):
+        pytest.skip("this torch build has no oneDNN packed linear")
+    results = []
+    for w in (weight, matrix):
+        x = torch.randn(1, 7, 32, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        out = frozen_linear(x, w, bias)
+        (grad,) = torch.autograd.grad(out.pow(2).sum(), x)
+        results.append((out.detach(), grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert packed(weight.float()) is not None and not isinstance(packed(weight.float()), PackedMatrix)

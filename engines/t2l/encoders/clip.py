@@ -1,9 +1,9 @@
 """CLIP's text transformer as a function of frozen weights and a LoRA: the hot loop of the optimiser.
 
 Same maths as transformers' ``CLIPTextModel`` and ComfyUI's ``comfy.clip_model`` (pre-norm blocks, causal mask,
-final layer norm), with three things done for speed: q, k and v are one fused matmul, the LoRA is applied as
-two thin matmuls beside the frozen one (never a merged weight), and the caller passes only the positions the
-objective needs. Because the mask is causal, the state at position i depends only on tokens 0..i, so running
+final layer norm), with four things done for speed: q, k and v are one fused matmul, the LoRA is applied as
+two thin matmuls beside the frozen one (never a merged weight), bf16 matrices are packed once for oneDNN
+(:class:`~.base.PackedMatrix`), and the caller passes only the positions the objective needs. Because the mask is causal, the state at position i depends only on tokens 0..i, so running
 ``[BOS, prompt, EOS]`` instead of the padded 77-token window gives the same states for those positions
 (``tests/t2l/test_encoders.py`` proves it against the full window).
 """
@@ -16,7 +16,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import EncoderOutput, LoraParams, add_lora, cast_matrices, embed, frozen_linear, lora_linear, require
+from .base import (EncoderOutput, LoraParams, add_lora, cast_matrices, embed, frozen_linear, lora_linear, packed,
+                   require)
 
 ACTIVATIONS = {
     "quick_gelu": lambda a: a * torch.sigmoid(1.702 * a),
@@ -51,6 +52,10 @@ class ClipEncoder:
         self.conditioning_layer = conditioning_layer
         self.max_positions = int(self.position_embedding.shape[0])
         self._fused = [self._fuse(i) for i in range(self.num_layers)]
+        for index in range(self.num_layers):  # q, k, v are packed fused; the rest of each block's matrices here
+            for name in ("self_attn.out_proj", "mlp.fc1", "mlp.fc2"):
+                key = LAYER.format(index) + name + ".weight"
+                self.weights[key] = packed(self.weights[key])
 
     @property
     def vocab_size(self) -> int:
@@ -69,7 +74,7 @@ class ClipEncoder:
         prefix = LAYER.format(index) + "self_attn."
         weight = torch.cat([self.weights[prefix + f"{p}_proj.weight"] for p in "qkv"])
         bias = torch.cat([self.weights[prefix + f"{p}_proj.bias"] for p in "qkv"])
-        return weight, bias
+        return packed(weight), bias
 
     def forward(self, ids: torch.Tensor, lora: LoraParams | None = None, pooled_index: int = -1) -> EncoderOutput:
         """States for ``ids`` (batch, positions); ``pooled_index`` is the end token's position."""
