@@ -142,6 +142,7 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
         cosines.append(report.proposal_cosine)
         proposal_drops.append((report.nll_base - report.nll_start) / report.nll_base)
     zero, ours = statistics.median(zero_steps), statistics.median(proposer_steps)
+    blind = _steps_without_prompt(bundle, model, hot, window, assembly, calibration, request, training, evaluation)
     return {
         "proposer_step_ratio": round(zero / max(ours, 1), 3),
         "proposer_steps_median": ours, "zero_init_steps_median": zero,
@@ -157,7 +158,25 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
         "proposer_best_round": history.best_round,
         "proposer_regression_loss": [round(history.loss[0], 4), round(history.loss[-1], 4)],
         "proposer_eval_prompts": len(evaluation),
+        # Ablation: the same proposer given the mean training embedding instead of the prompt's own.
+        "proposer_steps_median_without_prompt": statistics.median(blind),
+        "proposer_steps_mean_without_prompt": round(statistics.mean(blind), 2),
     }
+
+
+def _steps_without_prompt(bundle, model, hot, window, assembly, calibration, request, training, evaluation):
+    """Steps to the same thresholds when every proposal is made from the mean training-prompt embedding."""
+    from ..engines.t2l.optimiser import optimise
+
+    start = model.propose(torch.stack([p.embedding for p in training]).mean(0))
+    steps = []
+    for row in evaluation:
+        ids = bundle.tokenizer.encode_text(row["prompt"])[:window]
+        result = optimise(PromptScorer(hot, bundle.tokenizer.special, ids, calibration), assembly, start,
+                          request.optimise)
+        threshold = row["nll_base"] - 0.9 * (row["nll_base"] - row["nll_after"])
+        steps.append(steps_to_reach(result.nll + [result.final_nll], threshold))
+    return steps
 
 
 def measure(args) -> dict:

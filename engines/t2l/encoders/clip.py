@@ -16,8 +16,17 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import (EncoderOutput, LoraParams, add_lora, cast_matrices, embed, frozen_linear, lora_linear, packed,
-                   require)
+from .base import (
+    EncoderOutput,
+    LoraParams,
+    add_lora,
+    cast_matrices,
+    embed,
+    frozen_linear,
+    lora_linear,
+    packed,
+    require,
+)
 
 ACTIVATIONS = {
     "quick_gelu": lambda a: a * torch.sigmoid(1.702 * a),
