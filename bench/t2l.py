@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--tokens", type=int, default=20, help="prompt tokens of the speed run")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the speed run (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the speed run after one cold run of each loop (median)")
     parser.add_argument("--prompts", type=int, default=50, help="held-out prompts of the quality run")
     parser.add_argument("--cross", type=int, default=5, help="other prompts each LoRA is scored on")
     parser.add_argument("--calibration-prompts", type=int, default=400)
