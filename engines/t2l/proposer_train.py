@@ -126,20 +126,20 @@ def train_proposer(spec: ProposerSpec, prompts: list[CorpusPrompt], optimise_con
     inner = replace(optimise_config, steps=config.inner_steps, tolerance=0.0, time_budget_s=0.0)
     validation, training = prompts[: config.validation_prompts], prompts[config.validation_prompts:]
     history = TrainHistory(prompts=len(prompts))
-    rounds = _RoundProgress(progress, config.rounds * (min(config.prompts_per_round, len(training))
+    counter = _RunCounter(progress, config.rounds * (min(config.prompts_per_round, len(training))
                                                         + len(validation)) + len(validation))
-    history.validation_nll.append(_validate(proposer, validation, inner, rounds))
+    history.validation_nll.append(_validate(proposer, validation, inner, counter))
     best = copy.deepcopy(proposer.state_dict())
     for round_index in range(config.rounds):
         batch = [training[i] for i in torch.randperm(len(training), generator=generator)[: config.prompts_per_round]]
-        starts, results = _inner_runs(proposer, batch, inner, rounds, f"round {round_index + 1}")
+        starts, results = _inner_runs(proposer, batch, inner, counter, f"round {round_index + 1}")
         targets = starts + config.meta_step * (torch.stack([r.flat for r in results]) - starts)
         embeddings = torch.stack([p.embedding for p in batch])
         history.loss.append(_regress(proposer, adam, embeddings, targets, config, generator))
-        history.validation_nll.append(_validate(proposer, validation, inner, rounds))
+        history.validation_nll.append(_validate(proposer, validation, inner, counter))
         if history.validation_nll[-1] < min(history.validation_nll[:-1]):
             best, history.best_round = copy.deepcopy(proposer.state_dict()), round_index + 1
-        progress(rounds.done, rounds.total, f"proposer round {round_index + 1}/{config.rounds}: validation NLL "
+        progress(counter.done, counter.total, f"proposer round {round_index + 1}/{config.rounds}: validation NLL "
                  f"after {config.inner_steps} steps {history.validation_nll[-1]:.3f} of the unmodified encoder's, "
                  f"regression loss {history.loss[-1]:.4f}")
     proposer.load_state_dict(best)
@@ -147,7 +147,7 @@ def train_proposer(spec: ProposerSpec, prompts: list[CorpusPrompt], optimise_con
     return proposer.eval(), history
 
 
-class _RoundProgress:
+class _RunCounter:
     """One progress count over every optimiser run of the training (rounds and validations)."""
 
     def __init__(self, progress: Progress, total: int):
@@ -158,21 +158,21 @@ class _RoundProgress:
         self.progress(self.done, self.total, f"proposer {what}: optimised {self.done}/{self.total}")
 
 
-def _inner_runs(proposer: Proposer, prompts: list[CorpusPrompt], inner: OptimiseConfig, rounds: _RoundProgress,
+def _inner_runs(proposer: Proposer, prompts: list[CorpusPrompt], inner: OptimiseConfig, counter: _RunCounter,
                 what: str) -> tuple[torch.Tensor, list]:
     """The proposals for ``prompts`` and the optimiser's result from each."""
     starts = _proposals(proposer, torch.stack([p.embedding for p in prompts]))
     results = []
     for prompt, start in zip(prompts, starts):
         results.append(optimise(prompt.hot, proposer.spec.assembly, start, inner))
-        rounds.tick(what)
+        counter.tick(what)
     return starts, results
 
 
 def _validate(proposer: Proposer, validation: list[CorpusPrompt], inner: OptimiseConfig,
-              rounds: _RoundProgress) -> float:
+              counter: _RunCounter) -> float:
     """Mean NLL after ``inner`` steps from the proposals, as a fraction of each prompt's unmodified NLL."""
-    _, results = _inner_runs(proposer, validation, inner, rounds, "validation")
+    _, results = _inner_runs(proposer, validation, inner, counter, "validation")
     return sum(r.final_nll / max(p.base_nll, 1e-12) for p, r in zip(validation, results)) / len(validation)
 
 
