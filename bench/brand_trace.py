@@ -147,10 +147,10 @@ async def _list_requests(services, count: int) -> dict:
 
 def list_timings(root: Path, brands: int, requests: int = 200) -> dict:
     """``GET /lora/list`` and ``/lora/{id}/metadata`` through aiohttp on a library of ``brands`` x 3 files."""
-    from ..server_routes.services import Services
+    from ..engines.lab import Lab
 
     write_tiny_library(root / "loras" / "brands", brands)
-    services = Services(data_dir=root / "data", lora_dirs=lambda: [root / "loras"])
+    services = Lab(data_dir=root / "data", lora_dirs=lambda: [root / "loras"])
     return {"brands": brands, "files": brands * len(ROLES), **asyncio.run(_list_requests(services, requests))}
 
 

@@ -121,11 +121,11 @@ def _stats_timing(args) -> dict:
     from ..engines.store import generation_queries as queries
     from ..engines.store import generations as g
     from ..server_routes.app import build_app
-    from ..server_routes.services import Services
+    from ..engines.lab import Lab
 
     with tempfile.TemporaryDirectory() as tmp:
         names = [f"ckpt_{i:03d}.safetensors" for i in range(args.stats_checkpoints)]
-        services = Services(data_dir=Path(tmp), checkpoint_names=lambda: names)
+        services = Lab(data_dir=Path(tmp), checkpoint_names=lambda: names)
         services.explorer.set_pools({"tiers": {"all": {"checkpoints": names}}})
         _fill(services.database, names, args.stats_drafts, g)
         route, floor = asyncio.run(_time_routes(build_app(services), args.stats_requests))

@@ -100,11 +100,11 @@ def _direct_by_precision(services, prompts: list[str], new_tokens: int) -> dict[
 
 
 def route_latency(pairs, workdir: Path, requests: int, new_tokens: int) -> dict:
-    from ..server_routes.services import Services
+    from ..engines.lab import Lab
 
     base_dir, adapter_dir = _latency_models(pairs, workdir)
-    services = Services(data_dir=workdir / "state", refiner_model_dirs=lambda: [workdir],
-                        refiner_fixed=(base_dir, adapter_dir))
+    services = Lab(data_dir=workdir / "state", refiner_model_dirs=lambda: [workdir],
+                   refiner_fixed=(base_dir, adapter_dir))
     everything = pairs.train + pairs.held_out
     prompts = [everything[i % len(everything)].vague for i in range(requests)]
     return asyncio.run(_measure_route(services, prompts, new_tokens))

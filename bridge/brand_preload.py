@@ -15,13 +15,13 @@ def start_brand_preload() -> bool:
     preloading is skipped, because an import-time error would hide every node of the pack.
     """
     from ..engines.brands import ConfigError, preload_refs
-    from .services import shared_services
+    from .services import shared_lab
 
     try:
         refs = preload_refs(os.environ)
         if not refs:
             return False
-        shared_services().brands.start_preload(refs)
+        shared_lab().brands.start_preload(refs)
     except ConfigError as exc:
         log.error("LoRA Lab: brand preload skipped: %s", exc)
         return False

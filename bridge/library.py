@@ -7,7 +7,7 @@ from __future__ import annotations
 def schedule_library_refresh() -> bool:
     """Refresh the index in a background thread when the server starts; False outside a running server."""
     from .server import prompt_server
-    from .services import shared_services
+    from .services import shared_lab
 
     server = prompt_server()
     app = getattr(server, "app", None)
@@ -15,7 +15,7 @@ def schedule_library_refresh() -> bool:
         return False
 
     async def start(_app) -> None:
-        shared_services().discovery.start_refresh()
+        shared_lab().discovery.start_refresh()
 
     app.on_startup.append(start)
     return True

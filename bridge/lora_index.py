@@ -11,10 +11,10 @@ def register_new_lora(path: Path) -> bool:
 
     ComfyUI's own loras list needs nothing: folder_paths re-scans a folder whose mtime changed.
     """
-    from .services import shared_services
+    from .services import shared_lab
 
     try:
-        shared_services().discovery.upsert(path)
+        shared_lab().discovery.upsert(path)
     except (ValueError, OSError) as exc:  # outside the indexed folders, or gone again: the file itself is fine
         logging.getLogger("lora_lab").warning("new LoRA %s was not added to the LoRA index: %s", path, exc)
         return False

@@ -1,4 +1,4 @@
-"""One route/node ``Services`` per ComfyUI process, built from ComfyUI's folders; route registration."""
+"""One ``Lab`` per ComfyUI process, built from ComfyUI's folders, and the registration of its routes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import logging
 from pathlib import Path
 
+from ..engines.lab import Lab
 from . import folders
 from .server import prompt_server
 
@@ -13,16 +14,17 @@ log = logging.getLogger("lora_lab")
 
 
 @functools.lru_cache(maxsize=1)
-def shared_services():
-    """The Services the routes and the nodes share (state in ``<ComfyUI user dir>/lora_lab/``)."""
-    from ..server_routes.services import Services
-
-    return Services(
+def shared_lab() -> Lab:
+    """The Lab the routes and the nodes share (state in ``<ComfyUI user dir>/lora_lab/``)."""
+    return Lab(
         data_dir=folders.user_dir() / "lora_lab",
         lora_dirs=lambda: [Path(p) for p in folders.folder_paths_of("loras")],
         refiner_model_dirs=lambda: [Path(p) for p in folders.folder_paths_of("prompt_refiner")],
         checkpoint_names=lambda: folders.list_files("checkpoints"),
     )
+
+
+shared_services = shared_lab  # the accessor's former name, still called by node code written before the Lab
 
 
 def register_routes() -> bool:
@@ -32,5 +34,5 @@ def register_routes() -> bool:
         return False
     from ..server_routes import register
 
-    register(server.routes, shared_services())
+    register(server.routes, shared_lab())
     return True

@@ -18,9 +18,9 @@ async def _through_the_route(models: Path, state: Path, prompt: str) -> dict:
     from aiohttp import web
 
     from ..server_routes.app import build_app
-    from ..server_routes.services import Services
+    from ..engines.lab import Lab
 
-    runner = web.AppRunner(build_app(Services(data_dir=state, refiner_model_dirs=lambda: [models])))
+    runner = web.AppRunner(build_app(Lab(data_dir=state, refiner_model_dirs=lambda: [models])))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -222,10 +222,10 @@ def _serve(args) -> int:
     from aiohttp import web
 
     from ..server_routes.app import build_app
-    from ..server_routes.services import Services
+    from ..engines.lab import Lab
 
-    services = Services(data_dir=Path(args.data_dir), refiner_model_dirs=lambda: [Path(args.models)],
-                        refiner_fixed=_fixed(args))
+    services = Lab(data_dir=Path(args.data_dir), refiner_model_dirs=lambda: [Path(args.models)],
+                   refiner_fixed=_fixed(args))
     configured = services.refiner.describe()
     print(f"PromptRefiner on http://{args.host}:{args.port}/prompt_refiner/refine "
           f"(model: {configured['configured'] or configured['reason']})", flush=True)

@@ -57,15 +57,15 @@ def validate_inputs(min_strength: float = 0.5, max_strength: float = 0.8) -> boo
 
 def fingerprint_inputs(**_: object) -> str:
     """Run again when the library or what was learned changed, even if the inputs did not."""
-    from ..bridge.services import shared_services
+    from ..bridge.services import shared_lab
 
-    return shared_services().discovery.version()
+    return shared_lab().discovery.version()
 
 
 def _library():
-    from ..bridge.services import shared_services
+    from ..bridge.services import shared_lab
 
-    library = shared_services().discovery
+    library = shared_lab().discovery
     library.refresh_if_stale()
     library.wait_ready(READY_TIMEOUT_S)
     return library

@@ -8,15 +8,15 @@ from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 NONE_CHOICE = "(none)"
 
 
-def _services():
-    from ..bridge.services import shared_services
+def _lab():
+    from ..bridge.services import shared_lab
 
-    return shared_services()
+    return shared_lab()
 
 
 def _brand_choices() -> list[str]:
     try:
-        brands = _services().brands.library.brand_ids()
+        brands = _lab().brands.library.brand_ids()
     except (OSError, ValueError):
         brands = []
     return [*brands, NONE_CHOICE]
@@ -77,7 +77,7 @@ def validate_inputs(brand: str = NONE_CHOICE, lora_configs: str = "", strict: bo
     ComfyUI checks the ranges of ``weight`` and ``ab_key`` itself, which do not change what is checked here.
     """
     try:
-        _request(brand, 0.8, lora_configs, strict, ab_mode, ab_arms, 0).check(_services().brands)
+        _request(brand, 0.8, lora_configs, strict, ab_mode, ab_arms, 0).check(_lab().brands)
     except (ValueError, OSError) as exc:
         return str(exc)
     return True
@@ -88,7 +88,7 @@ def fingerprint_inputs(brand=NONE_CHOICE, weight=0.8, lora_configs="", strict=Fa
     """Re-run when a file of the stack changes on disk (new version, replaced file), not only when widgets do."""
     try:
         request = _request(brand, 0.8 if weight is None else weight, lora_configs, strict, ab_mode, ab_arms, ab_key)
-        return request.fingerprint(_services().brands)
+        return request.fingerprint(_lab().brands)
     except (ValueError, OSError) as exc:
         return f"error: {exc}"
 
@@ -99,13 +99,13 @@ def execute(model, clip, brand: str, weight: float, lora_configs: str, strict: b
     from ..engines.brands.run import incoming_items, run_stack
     from ..engines.lora_inspect import Target
 
-    services = _services()
+    lab = _lab()
     request = _request(brand, weight, lora_configs, strict, ab_mode, ab_arms, ab_key)
     target = Target(models.model_family(model), models.clip_family(clip))
     incoming = incoming_items(lora_stack, lambda name: folders.resolve("loras", name))
-    out = run_stack(services.brands, request, model, clip, incoming, _applier(lora_apply), target,
-                    services.database if request.ab_mode != "off" else None)
-    cache = services.brands.cache.snapshot()
+    out = run_stack(lab.brands, request, model, clip, incoming, _applier(lora_apply), target,
+                    lab.database if request.ab_mode != "off" else None)
+    cache = lab.brands.cache.snapshot()
     reports = [out.report_json(index, target, cache) for index in range(len(out.reports))]
     return NodeResult((out.models, out.clips, out.stacks, reports), ui={"text": [out.text()]})
 

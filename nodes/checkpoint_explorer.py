@@ -17,9 +17,9 @@ MAX_COUNT = 256
 
 
 def _explorer():
-    from ..bridge.services import shared_services
+    from ..bridge.services import shared_lab
 
-    return shared_services().explorer
+    return shared_lab().explorer
 
 
 def _tier_choices() -> list[str]:

@@ -11,9 +11,9 @@ DEVICES = ("cpu", "cuda", "mps")
 
 
 def _catalog():
-    from ..bridge.services import shared_services
+    from ..bridge.services import shared_lab
 
-    return shared_services().refiner.catalog()
+    return shared_lab().refiner.catalog()
 
 
 def _base_choices() -> list[str]:
@@ -78,12 +78,12 @@ def validate_inputs(base_model: str = "", adapter: str = "") -> bool | str:
 def execute(prompt: str, base_model: str, adapter: str, max_new_tokens: int, sample: bool, seed: int, device: str,
             keep_loaded: bool, precision: str = "auto") -> NodeResult:
     from ..bridge.progress import comfy_progress
-    from ..bridge.services import shared_services
+    from ..bridge.services import shared_lab
     from ..engines.refiner.generation import DecodeSettings
 
     settings = DecodeSettings(max_new_tokens=max_new_tokens, sample=sample, seed=seed)
-    result = shared_services().refiner.refine_named(base_model, adapter, prompt, settings, device, keep_loaded,
-                                                    progress=comfy_progress(max_new_tokens), precision=precision)
+    result = shared_lab().refiner.refine_named(base_model, adapter, prompt, settings, device, keep_loaded,
+                                               progress=comfy_progress(max_new_tokens), precision=precision)
     report = result.report()
     missing = report["intent"]["missing"]
     summary = (f"{result.model} + {result.adapter} on {result.device} ({result.precision}): {result.new_tokens} tokens in {result.ms:.0f} ms, "

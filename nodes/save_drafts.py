@@ -62,7 +62,7 @@ def _checkpoints_for(names: list[str], images: list) -> list[str]:
 def execute(images: list, batch_id: list, checkpoint_name: list, first_index: list, filename_prefix: list,
             lora_stack: list | None = None, prompt=None, extra_pnginfo=None, unique_id=None) -> NodeResult:
     from ..bridge import images as image_files
-    from ..bridge.services import shared_services
+    from ..bridge.services import shared_lab
     from ..engines.explorer.api_prompt import upstream_loras
     from ..engines.explorer.draft_loras import draft_loras
     from ..engines.store.generations import DraftImage, ImageRef
@@ -74,7 +74,7 @@ def execute(images: list, batch_id: list, checkpoint_name: list, first_index: li
                          "(or queue with lora-lab queue)")
     _one_image_each(list(images))
     names = _checkpoints_for(list(checkpoint_name), list(images))
-    explorer = shared_services().explorer
+    explorer = shared_lab().explorer
     explorer.require_batch(batch)
     upstream = upstream_loras(prompt, str(unique_id)) if prompt and unique_id is not None else ()
     loras_per_draft = draft_loras(upstream, lora_stack, len(images))

@@ -1,26 +1,27 @@
 """aiohttp routes over the engines, registered on ComfyUI's server (or any aiohttp app in tests).
 
-``register(routes, services)`` accepts ComfyUI's ``PromptServer.instance.routes`` (a ``RouteTableDef``,
+``register(routes, lab)`` accepts ComfyUI's ``PromptServer.instance.routes`` (a ``RouteTableDef``,
 which ComfyUI mirrors under ``/api``) or an ``app.router``. Each capability contributes a module with a
-``routes(services) -> list[Route]`` function listed in ``ROUTE_MODULES``.
+``routes(lab) -> list[Route]`` function listed in ``ROUTE_MODULES``; the shared state is the
+:class:`~..engines.lab.Lab` the caller built (the bridge inside ComfyUI, the CLI or a test outside it).
 """
 
 from __future__ import annotations
 
 from . import brands, discovery, explorer, health, refiner
+from ..engines.lab import Lab
 from .http import Route, json_handler
-from .services import Services
 
 ROUTE_MODULES = (health, discovery, explorer, brands, refiner)
 
 
-def all_routes(services: Services) -> list[Route]:
-    return [route for module in ROUTE_MODULES for route in module.routes(services)]
+def all_routes(lab: Lab) -> list[Route]:
+    return [route for module in ROUTE_MODULES for route in module.routes(lab)]
 
 
-def register(routes, services: Services, prefix: str = "") -> list[Route]:
+def register(routes, lab: Lab, prefix: str = "") -> list[Route]:
     """Add every route (wrapped in the JSON error mapping) to a RouteTableDef or UrlDispatcher."""
-    declared = all_routes(services)
+    declared = all_routes(lab)
     for route in declared:
         handler = json_handler(route.handler)
         path = prefix + route.path

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..engines.lab import Lab
 from . import register
-from .services import Services
 
 MAX_REQUEST_BYTES = 1024 * 1024
-SERVICES = web.AppKey("services", Services)
+LAB = web.AppKey("lab", Lab)
 
 
-def build_app(services: Services) -> web.Application:
+def build_app(lab: Lab) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    register(app.router, services)
-    register(app.router, services, prefix="/api")
-    app[SERVICES] = services
+    register(app.router, lab)
+    register(app.router, lab, prefix="/api")
+    app[LAB] = lab
     return app

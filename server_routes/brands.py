@@ -18,8 +18,8 @@ import functools
 from aiohttp import web
 
 from ..engines.brands import brand_experiment, listing
+from ..engines.lab import Lab
 from .http import Route
-from .services import Services
 
 MAX_ARMS_QUERY = 4096
 
@@ -35,12 +35,12 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def routes(services: Services) -> list[Route]:
+def routes(lab: Lab) -> list[Route]:
     async def brand_list(request: web.Request) -> web.Response:
-        return web.json_response(await _blocking(listing, services.brands.library))
+        return web.json_response(await _blocking(listing, lab.brands.library))
 
     async def brand_metadata(request: web.Request) -> web.Response:
-        memo = services.brands.metadata
+        memo = lab.brands.metadata
         brand_id = request.match_info["brand_id"]
         etag = await _blocking(memo.etag, brand_id)
         if _etag_matches(request.headers.get("If-None-Match"), etag):
@@ -52,17 +52,17 @@ def routes(services: Services) -> list[Route]:
         arms = request.query.get("arms", "")
         if len(arms) > MAX_ARMS_QUERY:
             raise ValueError(f"'arms' is {len(arms):,} characters; the limit is {MAX_ARMS_QUERY:,}")
-        brands = services.brands
-        body = await _blocking(brand_experiment, brands.library, services.database, request.match_info["brand_id"],
+        brands = lab.brands
+        body = await _blocking(brand_experiment, brands.library, lab.database, request.match_info["brand_id"],
                                arms)
         return web.json_response(body)
 
     async def cache_stats(request: web.Request) -> web.Response:
-        return web.json_response(services.brands.stats())
+        return web.json_response(lab.brands.stats())
 
     async def cache_clear(request: web.Request) -> web.Response:
-        cleared = services.brands.cache.clear()
-        return web.json_response({**cleared, "stats": services.brands.cache.snapshot()})
+        cleared = lab.brands.cache.clear()
+        return web.json_response({**cleared, "stats": lab.brands.cache.snapshot()})
 
     return [
         Route("GET", "/lora/list", brand_list),

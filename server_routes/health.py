@@ -6,8 +6,8 @@ import importlib.util
 
 from aiohttp import web
 
+from ..engines.lab import Lab
 from .http import Route
-from .services import Services
 
 # capability -> Python modules it needs beyond the core (torch, safetensors)
 CAPABILITY_REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -33,8 +33,8 @@ def capabilities() -> dict[str, dict]:
     return report
 
 
-def routes(services: Services) -> list[Route]:
+def routes(lab: Lab) -> list[Route]:
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"version": services.version, "capabilities": capabilities()})
+        return web.json_response({"version": lab.version, "capabilities": capabilities()})
 
     return [Route("GET", "/lora_lab/health", health)]

@@ -14,10 +14,10 @@ import time
 
 from aiohttp import web
 
+from ..engines.lab import Lab
 from ..engines.refiner.generation import DecodeSettings
 from ..engines.refiner.runtime import MAX_PROMPT_CHARS, check_prompt
 from .http import ApiError, Route, read_json
-from .services import Services
 
 # A prompt of MAX_PROMPT_CHARS characters, each up to 6 bytes as a JSON \u escape, plus the other fields.
 MAX_BODY = MAX_PROMPT_CHARS * 6 + 1024
@@ -35,11 +35,11 @@ def _decode_settings(body: dict, default_max_new_tokens: int) -> DecodeSettings:
     return DecodeSettings(max_new_tokens=max_new_tokens, sample=seed is not None, seed=seed or 0)
 
 
-def routes(services: Services) -> list[Route]:
+def routes(lab: Lab) -> list[Route]:
     async def refine(request: web.Request) -> web.Response:
         body = await read_json(request, MAX_BODY)
         prompt = check_prompt(body.get("prompt"))
-        service = services.refiner
+        service = lab.refiner
         settings = service.settings()
         decode = _decode_settings(body, settings.max_new_tokens)
         loop = asyncio.get_running_loop()
@@ -61,10 +61,10 @@ def routes(services: Services) -> list[Route]:
 
     async def models(request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
-        return web.json_response(await loop.run_in_executor(None, services.refiner.describe))
+        return web.json_response(await loop.run_in_executor(None, lab.refiner.describe))
 
     async def unload(request: web.Request) -> web.Response:
-        return web.json_response({"unloaded": services.refiner.cache.unload()})
+        return web.json_response({"unloaded": lab.refiner.cache.unload()})
 
     return [
         Route("POST", "/prompt_refiner/refine", refine, max_body=MAX_BODY),

@@ -5,31 +5,31 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from comfyui_lora_lab.engines.lab import Lab
 from comfyui_lora_lab.engines.lora_format import LoraFileError
 from comfyui_lora_lab.server_routes import register
 from comfyui_lora_lab.server_routes.app import build_app
 from comfyui_lora_lab.server_routes.http import ApiError, json_handler, read_json
-from comfyui_lora_lab.server_routes.services import Services
 
 
 @pytest.fixture
-def services(tmp_path):
-    return Services(data_dir=tmp_path)
+def lab(tmp_path):
+    return Lab(data_dir=tmp_path)
 
 
-async def test_health_answers_with_version_and_capabilities_under_both_prefixes(aiohttp_client, services):
-    client = await aiohttp_client(build_app(services))
+async def test_health_answers_with_version_and_capabilities_under_both_prefixes(aiohttp_client, lab):
+    client = await aiohttp_client(build_app(lab))
     for path in ("/lora_lab/health", "/api/lora_lab/health"):
         response = await client.get(path)
         body = await response.json()
         assert response.status == 200
-        assert body["version"] == services.version
+        assert body["version"] == lab.version
         assert body["capabilities"]["inspect"]["available"] is True
 
 
-async def test_register_accepts_a_route_table_like_comfyuis(aiohttp_client, services):
+async def test_register_accepts_a_route_table_like_comfyuis(aiohttp_client, lab):
     table = web.RouteTableDef()
-    register(table, services)
+    register(table, lab)
     app = web.Application()
     app.add_routes(table)
     client = await aiohttp_client(app)

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from comfyui_lora_lab.engines.lab import Lab
 from comfyui_lora_lab.engines.store import Database, Migration
 from comfyui_lora_lab.engines.store import generations
-from comfyui_lora_lab.server_routes.services import Services
 
 
 def test_migrations_apply_once_in_order_per_component(tmp_path):
@@ -49,7 +49,7 @@ def test_failed_transaction_rolls_back(tmp_path):
 
 
 def test_generations_schema_is_created_and_enforced(tmp_path):
-    db = Services(data_dir=tmp_path).database
+    db = Lab(data_dir=tmp_path).database
     db.migrate(generations.COMPONENT, generations.MIGRATIONS)
     with db.transaction() as conn:
         conn.execute("INSERT INTO batches(id, prompt, mode, tier, created) VALUES ('b1', 'cat', 'explore', 'draft', 0)")
