@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common.errors import ConfigError
 from .ids import BrandIdError, BrandRef
 
 DEFAULT_MAX_ENTRIES = 5
@@ -23,10 +24,6 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
           "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
-
-
-class ConfigError(ValueError):
-    """An environment variable or setting that cannot be used; the message names it."""
 
 
 @dataclass(frozen=True)

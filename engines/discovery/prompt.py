@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..common.prompt_syntax import EMBEDDING, LORA_TAG
 from .text import words
 
 MAX_PROMPT_CHARS = 5000
 MAX_NESTING = 32
 EMPHASIS, DE_EMPHASIS = 1.1, 1 / 1.1
 
-_LORA_TAG = re.compile(r"<\s*(lora|lyco|locon|hypernet)\s*:\s*([^:<>]+?)\s*(?::\s*([^:<>]*?)\s*)?(?::\s*([^:<>]*?)\s*)?>",
-                       re.IGNORECASE)
-_EMBEDDING = re.compile(r"embedding:([^\s,()\[\]<>]+)", re.IGNORECASE)
+_LORA_TAG = LORA_TAG
+_EMBEDDING = EMBEDDING
 _WILDCARD = re.compile(r"__[\w\-/*]+?__")
 _EXPLICIT_WEIGHT = re.compile(r":\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*$")
 _CHUNK_BREAK = re.compile(r"[,;\n|{}]|\bBREAK\b|\.(?=\s|$)")

@@ -14,12 +14,12 @@ is stricter: a tier must name at least two checkpoints, all installed, so nothin
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..common.atomic import write_text_atomic
 
 POOLS_FILE = "checkpoint_pools.json"
 MAX_FILE_BYTES = 1024 * 1024
@@ -142,16 +142,5 @@ def load_pools(path: Path) -> dict[str, TierPool]:
 
 def save_pools(path: Path, pools: Mapping[str, TierPool]) -> None:
     """Write atomically (temp file, fsync, rename) so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"tiers": {name: pool.to_dict() for name, pool in pools.items()}}, indent=2) + "\n"
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)

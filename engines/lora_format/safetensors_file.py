@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.atomic import atomic_target
 from .errors import HeaderError, LoraFileError, OutputExistsError, TruncatedFileError, UnsafeFileError
 
 MAX_HEADER_BYTES = 64 * 1024 * 1024
@@ -216,46 +216,10 @@ def save_tensors(
             raise LoraFileError(path, f"metadata '{key}' must be a string, got {type(value).__name__}")
     if not overwrite and path.exists():
         raise OutputExistsError(path, "already exists", "Choose another name or allow overwriting")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
     try:
-        contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
-        save_file(contiguous, temp_name, metadata=metadata)
-        _fsync_file(temp_name)
-        _move_into_place(Path(temp_name), path, overwrite)
-        _fsync_dir(path.parent)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-    return path
-
-
-def _move_into_place(temp: Path, path: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(temp, path)
-        return
-    try:
-        os.link(temp, path)
+        with atomic_target(path, overwrite) as temp:
+            save_file(contiguous, str(temp), metadata=metadata)
     except FileExistsError:
         raise OutputExistsError(path, "already exists", "Choose another name or allow overwriting") from None
-    except OSError:  # file systems without hard links: the exists() check above is the guard
-        if path.exists():
-            raise OutputExistsError(path, "already exists", "Choose another name or allow overwriting") from None
-        os.replace(temp, path)
-
-
-def _fsync_file(name: str) -> None:
-    with open(name, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not supported on this platform (Windows)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return path

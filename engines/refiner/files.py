@@ -1,33 +1,16 @@
-"""Atomic JSON writes and bounded JSON reads for the refiner's small side files (pairs, configs, metadata)."""
+"""Bounded JSON reads for the refiner's small side files (pairs, configs, metadata); writes are
+:func:`..common.atomic.write_json_atomic`, re-exported here for the refiner's modules."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ..common.atomic import write_json_atomic
+
+__all__ = ["MAX_JSON_BYTES", "read_json", "write_json_atomic"]
+
 MAX_JSON_BYTES = 1024 * 1024
-
-
-def write_json_atomic(path: str | os.PathLike[str], body, overwrite: bool = False) -> Path:
-    """Write JSON through a temp file in the same folder, fsync, then rename; refuse to replace unless asked."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return path
 
 
 def read_json(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> dict:

@@ -16,14 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..common.errors import ConfigError
+
 PRESET_DIR = Path(__file__).with_name("presets")
 ENCODER_KINDS = {"clip": True, "t5": False, "bert": False}  # kind -> causal
 COMPONENTS = ("clip_l", "clip_g", "t5xxl", "bert")
 MAX_CONFIG_BYTES = 256 * 1024
-
-
-class ConfigError(ValueError):
-    """A configuration that is malformed or does not fit the loaded model (message names field/layer)."""
 
 
 @dataclass(frozen=True)

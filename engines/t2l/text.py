@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..common.prompt_syntax import EMBEDDING, LORA_TAG
+
 _ESCAPES = {"\\(": "\0o", "\\)": "\0c", "\\[": "\0O", "\\]": "\0C"}
-_LORA_TAG = re.compile(r"<(?:lora|lyco|hypernet):[^>]*>", re.IGNORECASE)
-_EMBEDDING = re.compile(r"embedding:([^\s,()\[\]]+)")
+_LORA_TAG = LORA_TAG
+_EMBEDDING = EMBEDDING
 _WEIGHT = re.compile(r":\s*-?\d+(?:\.\d+)?\s*(?=\))")
 _EDIT = re.compile(r"\[([^\[\]:|]*):([^\[\]:|]*)(?::\s*\d+(?:\.\d+)?)?\]")
 _EDIT_FROM_NOTHING = re.compile(r"\[([^\[\]:|]*):\s*\d+(?:\.\d+)?\]")

@@ -12,6 +12,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..common.atomic import write_json_atomic
+from ..common.errors import ConfigError
+
 CONFIG_FILE = "training_config.json"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -29,10 +32,6 @@ FAMILY_DEFAULTS: dict[str, dict[str, object]] = {
 
 def _help(text: str, **kw):
     return field(metadata={"help": text}, **kw)
-
-
-class ConfigError(ValueError):
-    """A training setting that cannot work; the message names the field, the rule and the value."""
 
 
 @dataclass
@@ -142,21 +141,6 @@ class TrainingConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object")
         return cls.from_dict(data)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temp file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 def _choice(name: str, options: tuple[str, ...]):

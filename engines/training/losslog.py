@@ -12,6 +12,8 @@ import math
 import os
 from pathlib import Path
 
+from ..common.atomic import write_text_atomic
+
 LOG_FILE = "loss.jsonl"
 PLOT_FILE = "loss.png"
 
@@ -38,13 +40,7 @@ class LossLog:
     def truncate(self, step: int) -> None:
         """Keep the lines of steps <= ``step`` (atomic rewrite), before continuing from ``step``."""
         kept = [entry for entry in self.entries() if entry.get("step", 0) <= step]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{LOG_FILE}.tmp")
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(entry, sort_keys=True) + "\n" for entry in kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.path)
+        write_text_atomic(self.path, "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in kept))
 
     def append(self, step: int, epoch: int, loss: float, lr: float) -> None:
         if self._handle is None:
