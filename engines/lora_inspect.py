@@ -7,9 +7,14 @@ returns a report with warnings a user can act on (wrong family, unmatched keys, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .lora_format import FamilyInfo, LoraSummary, compatibility_warning
+from .lora_format import FamilyInfo, LoraFileError, LoraSummary, compatibility_warning, inspect_file, load_tensors
+
+# tensors -> (model, clip, key counts): how the caller applies a LoRA (ComfyUI's loader, through the bridge)
+Applier = Callable[[dict], tuple[object, object, dict]]
 
 
 @dataclass(frozen=True)
@@ -70,3 +75,20 @@ def failed_report(name: str, error: Exception, target: Target) -> InspectReport:
     """A report for a file that could not be read; the node passes MODEL/CLIP through unchanged."""
     return InspectReport(file=name, ok=False, target=target.__dict__, error=str(error),
                          warnings=["the LoRA was not applied; the model is unchanged"])
+
+
+def inspect_lora(name: str, locate: Callable[[str], Path], target: Target, apply: Applier,
+                 unchanged: tuple[object, object]) -> tuple[object, object, InspectReport]:
+    """The LoRA Inspect use case: read the header, load the tensors, apply them, report.
+
+    A missing or unreadable file is reported and ``unchanged`` (the incoming model and clip) is returned, so a
+    graph keeps running without the LoRA.
+    """
+    try:
+        path = locate(name)
+        summary = inspect_file(path)
+        tensors, _ = load_tensors(path)
+    except (LoraFileError, FileNotFoundError) as exc:
+        return (*unchanged, failed_report(name, exc, target))
+    new_model, new_clip, keys = apply(tensors)
+    return new_model, new_clip, build_report(name, summary, target, keys)

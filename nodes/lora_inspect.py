@@ -46,17 +46,13 @@ def validate_inputs(lora_name: str = "") -> bool | str:
 
 def execute(model, clip, lora_name: str, strength_model: float, strength_clip: float) -> NodeResult:
     from ..bridge import folders, lora_apply, models
-    from ..engines.lora_format import LoraFileError, inspect_file, load_tensors
-    from ..engines.lora_inspect import Target, build_report, failed_report
+    from ..engines.lora_inspect import Target, inspect_lora
+
+    def apply(tensors):
+        new_model, new_clip, applied = lora_apply.apply_lora(model, clip, tensors, strength_model, strength_clip)
+        return new_model, new_clip, applied.to_dict()
 
     target = Target(models.model_family(model), models.clip_family(clip))
-    try:
-        path = folders.resolve("loras", lora_name)
-        summary = inspect_file(path)
-        tensors, _ = load_tensors(path)
-    except (LoraFileError, FileNotFoundError) as exc:
-        report = failed_report(lora_name, exc, target)
-        return NodeResult((model, clip, report.to_json()), ui={"text": [report.text()]})
-    new_model, new_clip, applied = lora_apply.apply_lora(model, clip, tensors, strength_model, strength_clip)
-    report = build_report(lora_name, summary, target, applied.to_dict())
+    new_model, new_clip, report = inspect_lora(lora_name, lambda name: folders.resolve("loras", name), target, apply,
+                                               (model, clip))
     return NodeResult((new_model, new_clip, report.to_json()), ui={"text": [report.text()]})
