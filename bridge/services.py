@@ -28,11 +28,15 @@ shared_services = shared_lab  # the accessor's former name, still called by node
 
 
 def register_routes() -> bool:
-    """Add our routes to ``PromptServer.instance.routes`` (ComfyUI mirrors them under /api). False if no server."""
+    """Add our routes to ``PromptServer.instance.routes`` (ComfyUI mirrors them under /api) and make every error
+    on our paths JSON (a middleware on ``PromptServer.instance.app``, which ComfyUI starts after importing the
+    custom nodes). False if no server."""
     server = prompt_server()
     if server is None:
         return False
-    from ..server_routes import register
+    from ..server_routes import install_json_errors, register
 
     register(server.routes, shared_lab())
+    if not install_json_errors(server.app):
+        log.warning("LoRA Lab: the server already runs; errors on its paths stay as aiohttp writes them")
     return True

@@ -8,15 +8,22 @@ which ComfyUI mirrors under ``/api``) or an ``app.router``. Each capability cont
 
 from __future__ import annotations
 
-from . import brands, discovery, explorer, health, refiner
+import dataclasses
+
+from aiohttp import web
+
 from ..engines.lab import Lab
-from .http import Route, json_handler
+from . import brands, discovery, explorer, health, refiner
+from .http import Route, json_errors, json_handler
 
 ROUTE_MODULES = (health, discovery, explorer, brands, refiner)
 
 
 def all_routes(lab: Lab) -> list[Route]:
-    return [route for module in ROUTE_MODULES for route in module.routes(lab)]
+    """Every route, each documented alias (the seed's paths) as a route of its own after its canonical path."""
+    declared = [route for module in ROUTE_MODULES for route in module.routes(lab)]
+    return [served for route in declared
+            for served in (route, *(dataclasses.replace(route, path=alias, aliases=()) for alias in route.aliases))]
 
 
 def register(routes, lab: Lab, prefix: str = "") -> list[Route]:
@@ -30,3 +37,13 @@ def register(routes, lab: Lab, prefix: str = "") -> list[Route]:
         else:
             routes.route(route.method, path)(handler)
     return declared
+
+
+def install_json_errors(app: web.Application) -> bool:
+    """Make every error on our paths JSON (:func:`.http.json_errors`) by adding the middleware first, so it also
+    sees what the host's own middlewares answer; False when the app already runs (middlewares are frozen)."""
+    if app.frozen:
+        return False
+    if json_errors not in app.middlewares:
+        app.middlewares.insert(0, json_errors)
+    return True

@@ -1,10 +1,12 @@
-"""Brand library and cache routes (the seed's paths; ComfyUI also serves them under ``/api``).
+"""Brand library and cache routes (ComfyUI also serves them under ``/api``; the seed's paths are aliases).
 
-``GET /lora/list``                 brands with their roles and versions (names only, from a kept scan)
-``GET /lora/{brand_id}/metadata``  sidecar + per-file header facts, with an ETag (``If-None-Match`` -> 304)
-``GET /lora/{brand_id}/ab``        A/B arms of a brand and per-arm results from the generation store
-``GET /lora/cache/stats``          hits, misses, evictions, bytes, hit rate, load timings, fallbacks, preload
-``POST /lora/cache/clear``         drop every cached LoRA (counters are kept)
+``GET /lora_lab/brands`` (``/lora/list``)    brands with their roles and versions (names only, from a kept scan)
+``GET /lora_lab/brands/{brand_id}/metadata`` (``/lora/{brand_id}/metadata``)  sidecar + per-file header facts,
+                                             with an ETag (``If-None-Match`` -> 304)
+``GET /lora_lab/brands/{brand_id}/ab`` (``/lora/{brand_id}/ab``)  A/B arms of a brand and per-arm results
+``GET /lora_lab/cache/stats`` (``/lora/cache/stats``)  hits, misses, evictions, bytes, hit rate, load timings,
+                                             fallbacks, preload
+``POST /lora_lab/cache/clear`` (``/lora/cache/clear``)  drop every cached LoRA (counters are kept)
 
 Brand ids come from the URL and are validated by the engine (400 for ``..%2Fx``, NUL bytes, long ids).
 Everything that touches the disk runs in the default executor, never on ComfyUI's event loop.
@@ -65,9 +67,9 @@ def routes(lab: Lab) -> list[Route]:
         return web.json_response({**cleared, "stats": lab.brands.cache.snapshot()})
 
     return [
-        Route("GET", "/lora/list", brand_list),
-        Route("GET", "/lora/cache/stats", cache_stats),
-        Route("POST", "/lora/cache/clear", cache_clear),
-        Route("GET", "/lora/{brand_id}/metadata", brand_metadata),
-        Route("GET", "/lora/{brand_id}/ab", brand_ab),
+        Route("GET", "/lora_lab/brands", brand_list, aliases=("/lora/list",)),
+        Route("GET", "/lora_lab/cache/stats", cache_stats, aliases=("/lora/cache/stats",)),
+        Route("POST", "/lora_lab/cache/clear", cache_clear, aliases=("/lora/cache/clear",)),
+        Route("GET", "/lora_lab/brands/{brand_id}/metadata", brand_metadata, aliases=("/lora/{brand_id}/metadata",)),
+        Route("GET", "/lora_lab/brands/{brand_id}/ab", brand_ab, aliases=("/lora/{brand_id}/ab",)),
     ]

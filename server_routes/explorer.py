@@ -100,7 +100,7 @@ def routes(services: Services) -> list[Route]:
         return web.json_response((await _run(services.explorer.update_settings, body)).to_dict())
 
     return [
-        Route("GET", "/checkpoints/stats", stats),
+        Route("GET", "/lora_lab/checkpoints/stats", stats, aliases=("/checkpoints/stats",)),
         Route("GET", "/lora_lab/pools", get_pools),
         Route("PUT", "/lora_lab/pools", put_pools),
         Route("GET", "/lora_lab/batches", list_batches),

@@ -2,7 +2,9 @@
 
 Handlers are small async functions over engines. They raise; :func:`json_handler` turns exceptions into
 ``{"error": {"code", "message"}}`` with the real status, so no handler builds error responses itself and
-no error is ever returned with HTTP 200.
+no error is ever returned with HTTP 200. What aiohttp answers before a handler runs (no such path, wrong
+method, a body over the server's limit) and what other middlewares answer on our paths is made JSON by
+:func:`json_errors`, which also refuses dot segments on our paths.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -21,6 +24,10 @@ from ..engines.refiner.errors import (BusyError, GenerationTimeout, ModelUnavail
 log = logging.getLogger("lora_lab.routes")
 
 DEFAULT_MAX_BODY = 64 * 1024
+# Path prefixes that are ours (with ComfyUI's /api mirror): the namespace and the seed's documented aliases.
+OUR_PREFIXES = ("/lora_lab/", "/lora/", "/prompt_refiner/", "/checkpoints/stats")
+HTTP_ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                    413: "too_large", 415: "unsupported_media_type", 429: "too_many_requests"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,9 +59,10 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str
+    path: str  # under /lora_lab/
     handler: Handler
     max_body: int = DEFAULT_MAX_BODY
+    aliases: tuple[str, ...] = ()  # the seed's paths for the same handler, kept so old clients keep working
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -87,6 +95,53 @@ def json_handler(handler: Handler) -> Handler:
 
     wrapped.__name__ = getattr(handler, "__name__", "handler")
     return wrapped
+
+
+def is_our_path(path: str) -> bool:
+    return path.removeprefix("/api").startswith(OUR_PREFIXES)
+
+
+def _has_dot_segment(raw_path: str) -> bool:
+    return any(unquote(segment) in (".", "..") for segment in raw_path.split("/"))
+
+
+def _json_error_for(request: web.Request, status: int, text: str | None, headers) -> web.Response:
+    """The JSON form of an error aiohttp or another middleware answered with (``text`` is its body)."""
+    code = HTTP_ERROR_CODES.get(status, "internal" if status >= 500 else f"http_{status}")
+    message = (text or "").removeprefix(f"{status}: ") or web.Response(status=status).reason
+    if status == 404:
+        message = f"no LoRA Lab route at {request.path}"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.path}; use {headers.get('Allow', 'another method')}"
+    response = error_response(status, code, message)
+    if "Allow" in headers:
+        response.headers["Allow"] = headers["Allow"]
+    return response
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On our paths every error is ``{"error": {"code", "message"}}``: also aiohttp's own 404/405/413 (a long
+    path that matches no route included), errors other middlewares return, and ``.``/``..`` segments (plain or
+    %-encoded), which are refused. Other paths pass through untouched.
+
+    A request line over aiohttp's parser limit (8190 bytes) never reaches an application (ComfyUI's neither), so
+    it keeps aiohttp's plain-text 400.
+    """
+    raw_path = request.rel_url.raw_path
+    if not is_our_path(raw_path):
+        return await handler(request)
+    if _has_dot_segment(raw_path):
+        return error_response(400, "bad_path", "'.' and '..' segments are not allowed in LoRA Lab paths")
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _json_error_for(request, exc.status, exc.text, exc.headers)
+    if response.status >= 400 and isinstance(response, web.Response) and response.content_type != "application/json":
+        return _json_error_for(request, response.status, response.text, response.headers)
+    return response
 
 
 async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict:

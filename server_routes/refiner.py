@@ -1,4 +1,5 @@
-"""PromptRefiner over HTTP: ``POST /prompt_refiner/refine``, ``GET /prompt_refiner/models``, ``POST /prompt_refiner/unload``.
+"""PromptRefiner over HTTP: ``POST /lora_lab/refiner/refine``, ``GET /lora_lab/refiner/models``,
+``POST /lora_lab/refiner/unload`` (the seed's ``/prompt_refiner/...`` paths are aliases).
 
 ``refine`` takes ``{prompt, max_new_tokens?, seed?}`` (no seed: greedy, the same bytes every time; a seed:
 sampled from it) and answers ``{refined, model, adapter, ms, ...}``. One generation runs at a time per model;
@@ -67,7 +68,7 @@ def routes(lab: Lab) -> list[Route]:
         return web.json_response({"unloaded": lab.refiner.cache.unload()})
 
     return [
-        Route("POST", "/prompt_refiner/refine", refine, max_body=MAX_BODY),
-        Route("GET", "/prompt_refiner/models", models),
-        Route("POST", "/prompt_refiner/unload", unload, max_body=0),
+        Route("POST", "/lora_lab/refiner/refine", refine, max_body=MAX_BODY, aliases=("/prompt_refiner/refine",)),
+        Route("GET", "/lora_lab/refiner/models", models, aliases=("/prompt_refiner/models",)),
+        Route("POST", "/lora_lab/refiner/unload", unload, max_body=0, aliases=("/prompt_refiner/unload",)),
     ]
