@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..engines.lab import Lab
 from . import brands, discovery, explorer, health, refiner
-from .http import Route, json_errors, json_handler
+from .http import Route, json_errors, json_handler, method_not_allowed, no_such_route
 
 ROUTE_MODULES = (health, discovery, explorer, brands, refiner)
 
@@ -27,16 +27,29 @@ def all_routes(lab: Lab) -> list[Route]:
 
 
 def register(routes, lab: Lab, prefix: str = "") -> list[Route]:
-    """Add every route (wrapped in the JSON error mapping) to a RouteTableDef or UrlDispatcher."""
+    """Add every route (wrapped in the JSON error mapping) to a RouteTableDef or UrlDispatcher.
+
+    Each path gets its methods, then a route for any other method (405 with ``Allow``); last comes a catch-all
+    under ``/lora_lab/`` (404). So a host's own catch-all (ComfyUI serves static files at ``/``) never answers
+    our paths. A path's routes are added one after another, which makes aiohttp keep them on one resource.
+    """
     declared = all_routes(lab)
+    by_path: dict[str, list[Route]] = {}
     for route in declared:
-        handler = json_handler(route.handler)
-        path = prefix + route.path
-        if hasattr(routes, "add_route"):
-            routes.add_route(route.method, path, handler)
-        else:
-            routes.route(route.method, path)(handler)
+        by_path.setdefault(route.path, []).append(route)
+    for path, path_routes in by_path.items():
+        for route in path_routes:
+            _add(routes, route.method, prefix + path, json_handler(route.handler))
+        _add(routes, "*", prefix + path, json_handler(method_not_allowed([r.method for r in path_routes])))
+    _add(routes, "*", prefix + "/lora_lab/{tail:.*}", json_handler(no_such_route))
     return declared
+
+
+def _add(routes, method: str, path: str, handler) -> None:
+    if hasattr(routes, "add_route"):
+        routes.add_route(method, path, handler)
+    else:
+        routes.route(method, path)(handler)
 
 
 def install_json_errors(app: web.Application) -> bool:

@@ -24,8 +24,9 @@ from ..engines.refiner.errors import (BusyError, GenerationTimeout, ModelUnavail
 log = logging.getLogger("lora_lab.routes")
 
 DEFAULT_MAX_BODY = 64 * 1024
-# Path prefixes that are ours (with ComfyUI's /api mirror): the namespace and the seed's documented aliases.
-OUR_PREFIXES = ("/lora_lab/", "/lora/", "/prompt_refiner/", "/checkpoints/stats")
+# Our paths (also under ComfyUI's /api mirror): the namespace, and the prefixes and paths of the seed's aliases.
+OUR_PREFIXES = ("/lora_lab/", "/lora/", "/prompt_refiner/")
+OUR_PATHS = ("/checkpoints/stats",)
 HTTP_ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                     413: "too_large", 415: "unsupported_media_type", 429: "too_many_requests"}
 
@@ -98,7 +99,8 @@ def json_handler(handler: Handler) -> Handler:
 
 
 def is_our_path(path: str) -> bool:
-    return path.removeprefix("/api").startswith(OUR_PREFIXES)
+    path = path.removeprefix("/api")
+    return path.startswith(OUR_PREFIXES) or path in OUR_PATHS
 
 
 def _has_dot_segment(raw_path: str) -> bool:
@@ -139,9 +141,30 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return _json_error_for(request, exc.status, exc.text, exc.headers)
-    if response.status >= 400 and isinstance(response, web.Response) and response.content_type != "application/json":
-        return _json_error_for(request, response.status, response.text, response.headers)
+    except Exception:  # noqa: BLE001 - a host handler failed on our path (e.g. a static lookup of a long name)
+        log.exception("LoRA Lab: %s %s failed outside the pack's handlers", request.method, request.path)
+        return error_response(500, "internal", f"the server failed on {request.path}")
+    if response.status >= 400 and not response.prepared and response.content_type != "application/json":
+        text = response.text if isinstance(response, web.Response) else None
+        return _json_error_for(request, response.status, text, response.headers)
     return response
+
+
+def method_not_allowed(methods: list[str]) -> Handler:
+    """The handler for the other methods on one of our paths: 405 naming ``methods`` (a host's catch-all
+    route, such as ComfyUI's static files at ``/``, would otherwise answer them with 404)."""
+    allow = ", ".join(methods)
+
+    async def other_method(request: web.Request) -> web.Response:
+        raise web.HTTPMethodNotAllowed(request.method, methods)
+
+    other_method.__name__ = f"not_{allow.replace(', ', '_').lower()}"
+    return other_method
+
+
+async def no_such_route(request: web.Request) -> web.Response:
+    """Everything else under ``/lora_lab/``: our 404, before a host's catch-all route sees the path."""
+    raise web.HTTPNotFound()
 
 
 async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict:

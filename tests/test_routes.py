@@ -136,8 +136,10 @@ async def test_other_paths_keep_the_hosts_own_answers(aiohttp_client, lab):
     assert status == 404 and content_type.startswith("text/plain")
 
 
-async def test_in_a_comfyui_like_app_errors_of_the_hosts_middlewares_on_our_paths_become_json(aiohttp_client, lab):
-    """ComfyUI builds its app with middlewares (origin check -> 403 with no body), then imports the packs."""
+async def test_in_a_comfyui_like_app_errors_of_the_hosts_middlewares_on_our_paths_become_json(aiohttp_client, lab,
+                                                                                             tmp_path):
+    """ComfyUI builds its app with middlewares (origin check -> 403 with no body), imports the packs (which add
+    routes to its table), then adds the table and last its static files at ``/``, which take any GET."""
     @web.middleware
     async def origin_check(request, handler):
         return web.Response(status=403) if "Origin" in request.headers else await handler(request)
@@ -148,7 +150,12 @@ async def test_in_a_comfyui_like_app_errors_of_the_hosts_middlewares_on_our_path
     assert install_json_errors(app) and install_json_errors(app)
     assert list(app.middlewares) == [json_errors, origin_check], "first, so it sees the host's answers; once"
     app.add_routes(table)
+    app.add_routes([web.static("/", tmp_path)])
     client = await aiohttp_client(app)
+    for target, status in [("/lora_lab/discover", 405), ("/lora_lab/nope", 404), ("/lora_lab/" + "x" * 8000, 404),
+                           ("/lora/a/../b", 400)]:
+        got_status, content_type, body = await raw_request(client, "GET", target)
+        assert (got_status, content_type.split(";")[0]) == (status, "application/json"), target
     refused = await client.get("/lora_lab/health", headers={"Origin": "http://evil.example"})
     assert refused.status == 403 and (await refused.json())["error"]["code"] == "forbidden"
     assert (await client.get("/lora_lab/health")).status == 200
