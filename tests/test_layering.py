@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,3 +224,17 @@ def test_the_prompt_lora_tag_syntax_is_written_once():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "lora|lyco" in node.value:
                 homes.append(str(path.relative_to(ROOT)))
     assert homes == ["engines/common/prompt_syntax.py"]
+
+
+def test_the_readme_architecture_table_names_every_folder():
+    """A reader finds any feature's file from the table: every engine package and module, and every layer, is in
+    the "where" column, and everything named there exists."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Architecture"):readme.index("### HTTP routes")]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    named = {path.rstrip("/") for row in rows[1:] for path in re.findall(r"`([^`]+)`", row[2])}
+    assert {path for path in named if not (ROOT / path).exists()} == set()
+    engines = {f"engines/{p.name}" for p in (ROOT / "engines").iterdir()
+               if p.name != "__init__.py" and (p.suffix == ".py" or (p / "__init__.py").exists())}
+    assert engines - named == set(), "engine packages or modules missing from the README's architecture table"
+    assert {*PACKAGE_DIRS, "web", "example_workflows", "__init__.py"} - named == set()
