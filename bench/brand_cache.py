@@ -56,7 +56,8 @@ def _drop_page_cache(path: Path) -> None:
 
 
 def _latency(folder: Path, size_mb: float, hits: int, misses: int) -> dict:
-    from ..engines.brands import CacheConfig, LoraCache
+    from ..engines.brands.cache import LoraCache
+    from ..engines.brands.config import CacheConfig
 
     path = folder / f"latency_{size_mb:g}mb.safetensors"
     file_bytes = write_lora(path, int(size_mb * MB))

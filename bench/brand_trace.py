@@ -37,7 +37,9 @@ def _library(root: Path, rng, brands: int, sizes: list[int]) -> dict[str, list[P
 
 def _resolved(root: Path, files: dict[str, list[Path]]) -> dict[str, list[Path]]:
     """The same files, found through the brand library (so the trace uses what the node would load)."""
-    from ..engines.brands import BrandLibrary, BrandRef, BrandRoot
+    from ..engines.brands.ids import BrandRef
+    from ..engines.brands.library import BrandLibrary
+    from ..engines.brands.scan import BrandRoot
 
     library = BrandLibrary(lambda: [BrandRoot(root / "brands", "brands")])
     return {brand: [library.resolve(BrandRef(brand, path.stem)).file.path for path in paths]
@@ -46,7 +48,7 @@ def _resolved(root: Path, files: dict[str, list[Path]]) -> dict[str, list[Path]]
 
 def _replay(cache, trace: list[str], files: dict[str, list[Path]]) -> dict:
     """Every request gets each LoRA of its brand; the counters are checked after every request."""
-    from ..engines.brands import counters_balanced
+    from ..engines.brands.cache import counters_balanced
 
     gets = brand_hits = 0
     balanced = True
@@ -87,7 +89,8 @@ def _static_optimal(trace: list[str], files: dict[str, list[Path]], nbytes: dict
 
 def run_trace(root: Path, rng, brands: int, requests: int, zipf: float, budget_fraction: float,
               sizes: list[int]) -> dict:
-    from ..engines.brands import CacheConfig, LoraCache
+    from ..engines.brands.cache import LoraCache
+    from ..engines.brands.config import CacheConfig
     from ..engines.lora_format import load_tensors
 
     files = _resolved(root, _library(root, rng, brands, sizes))
@@ -156,7 +159,11 @@ def list_timings(root: Path, brands: int, requests: int = 200) -> dict:
 
 def preload_timings(root: Path, brands: int = 50, size: int = 2 * 2**20) -> dict:
     """How long starting a preload of 0, 1 and ``brands`` brands blocks; then whether first requests hit."""
-    from ..engines.brands import BrandRef, BrandRoot, BrandService, CacheConfig, LoraCache
+    from ..engines.brands import BrandService
+    from ..engines.brands.cache import LoraCache
+    from ..engines.brands.config import CacheConfig
+    from ..engines.brands.ids import BrandRef
+    from ..engines.brands.scan import BrandRoot
 
     template = root / ".template.safetensors"
     write_lora(template, size)

@@ -14,7 +14,8 @@ def start_brand_preload() -> bool:
     Returns at once whatever the number of brands; a bad setting is logged (naming the variable) and
     preloading is skipped, because an import-time error would hide every node of the pack.
     """
-    from ..engines.brands import ConfigError, preload_refs
+    from ..engines.brands.config import preload_refs
+    from ..engines.common.errors import ConfigError
     from .services import shared_lab
 
     try:

@@ -62,7 +62,10 @@ def _record_picks(db, style_name: str) -> None:
 
 
 def run(workdir: Path) -> dict:
-    from ..engines.brands import BrandRoot, BrandService, assign_arm, brand_experiment, listing, parse_arms
+    from ..engines.brands import BrandService
+    from ..engines.brands.ab import assign_arm, brand_experiment, parse_arms
+    from ..engines.brands.describe import listing
+    from ..engines.brands.scan import BrandRoot
     from ..engines.brands.run import StackRequest
     from ..engines.brands.stack import resolve_items
     from ..engines.store import Database

@@ -19,7 +19,8 @@ import functools
 
 from aiohttp import web
 
-from ..engines.brands import brand_experiment, listing
+from ..engines.brands.ab import brand_experiment
+from ..engines.brands.describe import listing
 from ..engines.lab import Lab
 from .http import Route
 

@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 
 from brand_library import make_brand, sd15_model, torch_applier
-from comfyui_lora_lab.engines.brands import (
-    BrandRoot, BrandService, StackConfigError, apply_arm, arm_results, assign_arm, brand_experiment, parse_arms,
-    parse_lora_configs,
-)
+from comfyui_lora_lab.engines.brands import BrandService
+from comfyui_lora_lab.engines.brands.ab import apply_arm, arm_results, assign_arm, brand_experiment, parse_arms
+from comfyui_lora_lab.engines.brands.entries import StackConfigError, parse_lora_configs
+from comfyui_lora_lab.engines.brands.scan import BrandRoot
 from comfyui_lora_lab.engines.brands.run import StackRequest, run_stack
 from comfyui_lora_lab.engines.lora_inspect import Target
 from comfyui_lora_lab.engines.store import Database

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from brand_library import make_brand, write_lora
-from comfyui_lora_lab.engines.brands import BrandRef
+from comfyui_lora_lab.engines.brands.ids import BrandRef
 from comfyui_lora_lab.server_routes.app import build_app
 from comfyui_lora_lab.server_routes.services import Services
 

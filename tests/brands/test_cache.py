@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from brand_library import write_lora, write_sdxl_lora
-from comfyui_lora_lab.engines.brands import CacheConfig, ConfigError, LoraCache, counters_balanced, parse_size
+from comfyui_lora_lab.engines.brands.cache import LoraCache, counters_balanced
+from comfyui_lora_lab.engines.brands.config import CacheConfig, parse_size
+from comfyui_lora_lab.engines.common.errors import ConfigError
 from comfyui_lora_lab.engines.lora_format import HeaderError, LoraFileError, TruncatedFileError, load_tensors
 
 

@@ -8,9 +8,10 @@ import os
 import pytest
 
 from brand_library import make_brand, write_lora
-from comfyui_lora_lab.engines.brands import (
-    BrandIdError, BrandLibrary, BrandNotFoundError, BrandRef, BrandRoot, child_path, read_sidecar, validate_brand_id,
-)
+from comfyui_lora_lab.engines.brands.ids import BrandIdError, BrandRef, child_path, validate_brand_id
+from comfyui_lora_lab.engines.brands.library import BrandLibrary, BrandNotFoundError
+from comfyui_lora_lab.engines.brands.scan import BrandRoot
+from comfyui_lora_lab.engines.brands.sidecar import read_sidecar
 
 
 @pytest.fixture

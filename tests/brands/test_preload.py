@@ -7,7 +7,12 @@ import threading
 import pytest
 
 from brand_library import make_brand
-from comfyui_lora_lab.engines.brands import BrandRef, BrandRoot, BrandService, ConfigError, LoraCache, preload_refs
+from comfyui_lora_lab.engines.brands import BrandService
+from comfyui_lora_lab.engines.brands.cache import LoraCache
+from comfyui_lora_lab.engines.brands.config import preload_refs
+from comfyui_lora_lab.engines.brands.ids import BrandRef
+from comfyui_lora_lab.engines.brands.scan import BrandRoot
+from comfyui_lora_lab.engines.common.errors import ConfigError
 from comfyui_lora_lab.engines.lora_format import load_tensors
 
 

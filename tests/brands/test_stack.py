@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from brand_library import make_brand, sd15_model, torch_applier, write_sdxl_lora
-from comfyui_lora_lab.engines.brands import (
-    BrandRef, BrandRoot, BrandService, StackConfigError, StackEntry, StackError, apply_items, parse_lora_configs,
-    resolve_items,
-)
+from comfyui_lora_lab.engines.brands import BrandService
+from comfyui_lora_lab.engines.brands.entries import StackConfigError, StackEntry, parse_lora_configs
+from comfyui_lora_lab.engines.brands.ids import BrandRef
+from comfyui_lora_lab.engines.brands.scan import BrandRoot
+from comfyui_lora_lab.engines.brands.stack import StackError, apply_items, resolve_items
 from comfyui_lora_lab.engines.brands.run import StackRequest, incoming_items, run_stack
 from comfyui_lora_lab.engines.lora_inspect import Target
 
