@@ -120,8 +120,8 @@ def _context(args, config) -> dict:
 def _stats_timing(args) -> dict:
     from ..engines.store import generation_queries as queries
     from ..engines.store import generations as g
-    from ..server_routes.app import build_app
     from ..engines.lab import Lab
+    from ..server_routes.app import build_app
 
     with tempfile.TemporaryDirectory() as tmp:
         names = [f"ckpt_{i:03d}.safetensors" for i in range(args.stats_checkpoints)]

@@ -17,8 +17,8 @@ async def _through_the_route(models: Path, state: Path, prompt: str) -> dict:
     import aiohttp
     from aiohttp import web
 
-    from ..server_routes.app import build_app
     from ..engines.lab import Lab
+    from ..server_routes.app import build_app
 
     runner = web.AppRunner(build_app(Lab(data_dir=state, refiner_model_dirs=lambda: [models])))
     await runner.setup()

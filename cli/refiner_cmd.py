@@ -221,8 +221,8 @@ def _refine(args) -> int:
 def _serve(args) -> int:
     from aiohttp import web
 
-    from ..server_routes.app import build_app
     from ..engines.lab import Lab
+    from ..server_routes.app import build_app
 
     services = Lab(data_dir=Path(args.data_dir), refiner_model_dirs=lambda: [Path(args.models)],
                    refiner_fixed=_fixed(args))
