@@ -28,6 +28,12 @@ from .brand_files import write_lora
 from .brand_trace import list_timings, preload_timings, run_trace
 from .timing import median, percentile
 
+# Issue 7: hit p99 <= 1 ms, miss/hit >= 100x, counters balance, /lora/list p95 <= 50 ms for 1,000 brands.
+# Issue 18 replaced issue 7's absolute hit rate (0.85, above what any cache of this budget reaches on the
+# trace) with the hit rate against the offline optimum (Belady) of the same trace and capacity.
+GOALS = {"hit_p99_ms": ("<=", 1.0), "miss_hit_ratio": (">=", 100.0), "counters_balanced": ("==", True),
+         "list_p95_ms": ("<=", 50.0), "hit_rate_vs_optimal": (">=", 0.9)}
+
 MB = 1024 * 1024
 
 

@@ -22,6 +22,11 @@ from pathlib import Path
 
 from .refiner_speed import epoch_seconds, route_latency
 
+# Issue 8: structure rate >= 0.98, content-word recall >= 0.90 held out, route p95 <= 3 s for 64 new tokens;
+# issue 18: the held-out targets overlap the pre-training corpus by at most 0.5 (word Jaccard).
+GOALS = {"structure_rate": (">=", 0.98), "content_recall": (">=", 0.90), "latency_p95_s": ("<=", 3.0),
+         "heldout_max_overlap": ("<=", 0.5)}
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--pairs", type=int, default=500)
