@@ -16,8 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .domains_life import LIFE_DOMAINS
-from .domains_work import WORK_DOMAINS
+from .domain_tables import LIFE_DOMAINS, WORK_DOMAINS
 from .files import write_json_atomic
 from .phrasebook import DETAIL_KINDS, GENERAL_CONSTRAINTS, NUMBERS, PHRASINGS, Domain
 from .pools import POOLS
