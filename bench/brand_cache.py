@@ -10,8 +10,10 @@ All in one run, each against a reference measured in the same run:
    and the counters are checked after every request. The full replays use the real cache with a loader
    that allocates each file's real byte size without reading it (the policy and the accounting are the
    real ones; 20,000 real loads of ~800-tensor files would take 10 minutes here); the first requests are
-   replayed again with real file loads for wall times. The hit rate a clairvoyant static cache of the
-   same budget would reach is computed from the trace: the ceiling no policy can pass.
+   replayed again with real file loads for wall times. References on the same trace and budget
+   (``bench/brand_optimal.py``): Belady's clairvoyant eviction (the offline optimum; ``hit_rate_vs_optimal``
+   is this cache's hit rate over it), a plain LRU (the eviction this cache had before), and the best fixed
+   set of files.
 3. ``GET /lora/list`` for 1,000 brands x 3 files through aiohttp, and ``/lora/{id}/metadata`` warm.
 4. ``LORA_PRELOAD_BRANDS`` with 50 brands: how long starting it blocks, and whether the first request hits.
 """
@@ -27,6 +29,12 @@ from pathlib import Path
 from .brand_files import write_lora
 from .brand_trace import list_timings, preload_timings, run_trace
 from .timing import median, percentile
+
+# Issue 7: hit p99 <= 1 ms, miss/hit >= 100x, counters balance, /lora/list p95 <= 50 ms for 1,000 brands.
+# Issue 18 replaced issue 7's absolute hit rate (0.85, above what any cache of this budget reaches on the
+# trace) with the hit rate against the offline optimum (Belady) of the same trace and capacity.
+GOALS = {"hit_p99_ms": ("<=", 1.0), "miss_hit_ratio": (">=", 100.0), "counters_balanced": ("==", True),
+         "list_p95_ms": ("<=", 50.0), "hit_rate_vs_optimal": (">=", 0.9)}
 
 MB = 1024 * 1024
 
@@ -94,11 +102,14 @@ def run(args) -> dict:
         "hit_p99_ms": max(item["hit_p99_ms"] for item in latency.values()),
         "miss_hit_ratio": min(item["miss_hit_ratio"] for item in latency.values()),
         "latency": latency,
-        "hit_rate": trace["lru"]["hit_rate"],
+        "hit_rate": trace["cache"]["hit_rate"],
+        "hit_rate_vs_optimal": trace["hit_rate_vs_optimal"],
+        "optimal_hit_rate": trace["optimal_hit_rate"],
+        "lru_hit_rate": trace["lru_hit_rate"],
         "one_entry_hit_rate": trace["one_entry"]["hit_rate"],
         "no_cache_hit_rate": trace["no_cache"]["hit_rate"],
         "static_optimal_hit_rate": trace["static_optimal_hit_rate"],
-        "counters_balanced": all(trace[name]["counters_balanced"] for name in ("lru", "one_entry", "no_cache")),
+        "counters_balanced": all(trace[name]["counters_balanced"] for name in ("cache", "one_entry", "no_cache")),
         "trace": trace,
         "trace_seconds": round(trace_seconds, 1),
         "list_p95_ms": listing["list_p95_ms"],

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from .brand_files import write_lora, write_tiny_library
+from .brand_optimal import lru_hit_rate, optimal_hit_rate
 from .timing import median, percentile
 
 ROLES = ("style", "product", "photography")
@@ -76,15 +77,16 @@ def _size_only_loader(sizes: dict[str, int]):
     return lambda path: ({"weight": torch.empty(sizes[str(path)], dtype=torch.uint8)}, {})
 
 
-def _static_optimal(trace: list[str], files: dict[str, list[Path]], nbytes: dict[str, int], budget: int) -> float:
-    """Ceiling for any cache of ``budget`` bytes: the best fixed set (by lookups per byte), minus first misses."""
-    counts = Counter(str(path) for brand in trace for path in files[brand])
+def _static_optimal(trace: list[str], nbytes: dict[str, int], budget: int) -> float:
+    """The best fixed set of ``budget`` bytes (by lookups per byte), minus first misses: what a cache that
+    knew the popularity but not the order would reach."""
+    counts = Counter(trace)
     chosen, used = 0, 0
     for name, count in sorted(counts.items(), key=lambda item: item[1] / nbytes[item[0]], reverse=True):
         if used + nbytes[name] <= budget:
             used += nbytes[name]
             chosen += count - 1
-    return round(chosen / sum(counts.values()), 4)
+    return round(chosen / len(trace), 4)
 
 
 def run_trace(root: Path, rng, brands: int, requests: int, zipf: float, budget_fraction: float,
@@ -101,8 +103,9 @@ def run_trace(root: Path, rng, brands: int, requests: int, zipf: float, budget_f
     order = list(files)
     rng.shuffle(order)  # popularity rank is independent of size and of the number of LoRAs
     trace = rng.choices(order, weights=[1 / (rank + 1) ** zipf for rank in range(len(order))], k=requests)
+    lookups = [str(path) for brand in trace for path in files[brand]]
     fake = _size_only_loader(nbytes)
-    configs = {"lru": CacheConfig(max_entries=100_000, max_bytes=budget),
+    configs = {"cache": CacheConfig(max_entries=100_000, max_bytes=budget),
                "one_entry": CacheConfig(max_entries=1, max_bytes=library_bytes),
                "no_cache": CacheConfig(enabled=False)}
     result = {name: _replay(LoraCache(config, loader=fake), trace, files) for name, config in configs.items()}
@@ -110,12 +113,18 @@ def run_trace(root: Path, rng, brands: int, requests: int, zipf: float, budget_f
         timed = _replay(LoraCache(config), trace[:TIMED_PREFIX], files)
         result[name]["real_loads_prefix"] = {key: timed[key] for key in ("hit_rate", "ms_per_request",
                                                                          "counters_balanced")}
-    sweep = {f"{fraction:.0%}": _replay(LoraCache(CacheConfig(max_entries=100_000, max_bytes=int(
-        library_bytes * fraction)), loader=fake), trace, files)["hit_rate"] for fraction in (0.1, 0.2, 0.3, 0.4, 0.5)}
+    sweep = {}
+    for fraction in (0.1, 0.2, 0.3, 0.4, 0.5):
+        size = int(library_bytes * fraction)
+        cache = _replay(LoraCache(CacheConfig(max_entries=100_000, max_bytes=size), loader=fake), trace, files)
+        sweep[f"{fraction:.0%}"] = {"cache": cache["hit_rate"], "lru": round(lru_hit_rate(lookups, nbytes, size), 4),
+                                    "optimal": round(optimal_hit_rate(lookups, nbytes, size), 4)}
+    optimal = optimal_hit_rate(lookups, nbytes, budget)
     return {**result, "library_files": len(nbytes), "library_mb": round(library_bytes / 2**20, 1),
-            "budget_mb": round(budget / 2**20, 1), "static_optimal_hit_rate": _static_optimal(trace, files, nbytes,
-                                                                                              budget),
-            "lru_hit_rate_by_budget": sweep}
+            "budget_mb": round(budget / 2**20, 1), "optimal_hit_rate": round(optimal, 4),
+            "hit_rate_vs_optimal": round(result["cache"]["hit_rate"] / optimal, 4),
+            "lru_hit_rate": round(lru_hit_rate(lookups, nbytes, budget), 4),
+            "static_optimal_hit_rate": _static_optimal(lookups, nbytes, budget), "hit_rate_by_budget": sweep}
 
 
 async def _timed_gets(client, path: str, count: int, headers: dict | None = None) -> list[float]:

@@ -24,6 +24,11 @@ from .discovery_quality import evaluate, split, substring_baseline
 from .discovery_write import filler_loras, write_library
 from .timing import peak_rss_mb, percentile
 
+# Issue 4: cold index <= 10 s, warm start <= 1 s, one new file <= 50 ms, query p95 <= 20 ms, bytes read per file
+# <= header length + 8, and 0 wrong-family picks.
+GOALS = {"cold_index_s": ("<=", 10.0), "warm_start_s": ("<=", 1.0), "add_one_ms": ("<=", 50.0),
+         "query_p95_ms": ("<=", 20.0), "max_bytes_read_over_header": ("<=", 0), "wrong_family_picks": ("<=", 0)}
+
 REFERENCE_SAMPLE = 300
 
 

@@ -1,16 +1,21 @@
-"""CheckpointExplorer's policy against simulated users, with round-robin, epsilon-greedy and UCB1 in the same run.
+"""CheckpointExplorer's policy against simulated users, with round-robin, epsilon-greedy, UCB1 and undiscounted
+Thompson sampling in the same run.
 
-Each seed draws a tier of 3-6 checkpoints with hidden utilities (standard normal, the best at least
-``--min-gap`` above the runner-up) and a user who picks one draft per batch of ``--batch`` by
-Plackett-Luce. Every policy sees the same users (common random numbers). Measured:
+Users (``bench/explorer_sim.py``): a tier of 3-6 checkpoints whose pick rates per draft differ by 0.02-0.10
+from the best one, a per-batch mood that shifts every rate of a batch (noisy users), and for half of the
+users a drift (another checkpoint becomes the best somewhere between 1/4 and 3/4 of the rounds). Every
+policy sees the same users and the same random numbers. Measured:
 
-- regret after ``--rounds`` rounds, ours over round-robin's (ratio of the sums over seeds, bootstrap CI);
-- the share of seeds whose best checkpoint the policy names (posterior-mean argmax) after round 100;
-- drift: at round ``rounds/2`` a random other checkpoint becomes the best; rounds until the policy names
-  it for 5 consecutive rounds (median; censored at the end);
-- exposure bias: equal utilities shown 3 vs 1 drafts per batch for ``--exposure-rounds`` rounds; the gap
-  between the two selection rates (``selected / total``, the stats route's formula) against a naive
-  per-batch count;
+- regret after ``--rounds`` rounds over all users, ours over round-robin's and over the best of the
+  bandit baselines (epsilon-greedy, UCB1, undiscounted Thompson), with bootstrap CIs, and the same for
+  the stationary and the drifting users apart;
+- the share of stationary users whose best checkpoint the policy names (posterior-mean argmax) after round
+  100, and for drifting users the rounds until the new best is named 5 rounds running (median; censored);
+- exposure, through the product: the explorer service plans every batch from the SQLite store
+  (``Explorer.plan``), drafts get images, the simulated user's picks and passes are recorded through
+  ``Explorer.pick``, and the selection rates are read back from ``Explorer.stats`` (the stats route's
+  numbers). The checkpoints have equal pick rates but the policy shows them unequally; the figure is the
+  largest gap between their rates, beside the naive picks-per-batch gap;
 - prompt categories: 3 categories with different best checkpoints; regret with categories on over off;
 - ``GET /checkpoints/stats`` p50/p95 through aiohttp with ``--stats-checkpoints`` checkpoints and
   ``--stats-drafts`` drafts, next to the trivial health route (the HTTP floor on this machine, same run)
@@ -28,52 +33,47 @@ from pathlib import Path
 
 import numpy as np
 
-from .explorer_sim import (REFERENCES, ContextFree, ContextThompson, Thompson, draw_utilities, plackett_luce_picks,
-                           run_context_episode, run_episode)
+from .explorer_sim import (BASELINES, REFERENCES, ContextFree, ContextThompson, Thompson, bernoulli_picks,
+                           draw_rates, draw_user, run_context_episode, run_episode)
+from .goals import check
 from .timing import percentile
 
-GOALS = {"regret_ratio_vs_round_robin": ("<=", 0.40), "best_by_round_100": (">=", 0.90),
-         "exposure_rate_gap": ("<=", 0.03), "drift_recovery_rounds": ("<=", 60), "stats_p95_ms": ("<=", 5.0)}
+# Issue 18: at pick-rate gaps of 0.02-0.10, regret at most half of round-robin's and at most 0.9 of the best
+# bandit baseline's; exposure-normalised rates through the policy and the store within 0.03. Issue 5: the
+# best named by round 100 for 90% of users, a drift found within 60 rounds (median), stats p95 <= 5 ms.
+GOALS = {"regret_ratio_vs_round_robin": ("<=", 0.5), "regret_ratio_vs_best_baseline": ("<=", 0.9),
+         "exposure_rate_gap": ("<=", 0.03), "best_by_round_100": (">=", 0.90),
+         "drift_recovery_rounds": ("<=", 60), "stats_p95_ms": ("<=", 5.0)}
+EXPOSURE_RATE = 0.25  # every checkpoint's pick rate in the exposure check
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--seeds", type=int, default=200, help="simulated users of each kind (stationary, drifting)")
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--batch", type=int, default=4, help="drafts per round")
-    parser.add_argument("--min-gap", type=float, default=0.5, help="utility lead of the best checkpoint")
-    parser.add_argument("--exposure-rounds", type=int, default=2000)
+    parser.add_argument("--exposure-seeds", type=int, default=10)
+    parser.add_argument("--exposure-rounds", type=int, default=400)
     parser.add_argument("--context-seeds", type=int, default=50)
     parser.add_argument("--stats-checkpoints", type=int, default=100)
     parser.add_argument("--stats-drafts", type=int, default=20000)
     parser.add_argument("--stats-requests", type=int, default=200)
 
 
-def _agents(arms: int, config) -> list:
-    return [Thompson(arms, config)] + [reference(arms, np.random.default_rng(arms)) for reference in REFERENCES]
-
-
 def _policies(args, config) -> dict[str, dict[str, list]]:
-    """Stationary and drifting runs of every policy on the same seeds."""
+    """Regret (and identification / recovery) of every policy on the same stationary and drifting users."""
     results: dict[str, dict[str, list]] = {}
-    half = args.rounds // 2
-    for seed in range(args.seeds):
-        env = np.random.default_rng(seed)
-        arms = int(env.integers(3, 7))
-        utilities = draw_utilities(env, arms, args.min_gap)
-        shifted = utilities.copy()
-        newcomer = int(env.choice([i for i in range(arms) if i != int(np.argmax(utilities))]))
-        shifted[newcomer] = utilities.max() + env.uniform(args.min_gap, 2 * args.min_gap)
-        for agent, drifting in zip(_agents(arms, config) + _agents(arms, config), [False] * 4 + [True] * 4):
-            outcome = run_episode(agent, utilities, args.rounds, args.batch, np.random.default_rng(10_000 + seed),
-                                  drift=(half, shifted) if drifting else None)
-            store = results.setdefault(agent.name, {key: [] for key in ("regret", "identified", "drift_regret",
-                                                                        "recovery")})
-            if drifting:
-                store["drift_regret"].append(outcome["regret"])
-                store["recovery"].append(outcome["recovery"])
-            else:
-                store["regret"].append(outcome["regret"])
-                store["identified"].append(outcome["identified"])
+    for drifting in (False, True):
+        for seed in range(args.seeds):
+            user = draw_user(np.random.default_rng(seed + (500_000 if drifting else 0)), args.rounds, drifting)
+            arms = len(user.rates)
+            for make in (Thompson, *REFERENCES):
+                agent = make(arms, config, np.random.default_rng(arms))
+                outcome = run_episode(agent, user, args.rounds, args.batch, np.random.default_rng(10_000 + seed))
+                store = results.setdefault(agent.name, {"regret": [], "drift_regret": [], "identified": [],
+                                                        "recovery": []})
+                store["drift_regret" if drifting else "regret"].append(outcome["regret"])
+                store["recovery" if drifting else "identified"].append(
+                    outcome["recovery"] if drifting else outcome["identified"])
     return results
 
 
@@ -88,21 +88,43 @@ def _ratio_ci(ours: list[float], reference: list[float], resamples: int = 1000) 
 
 
 def _exposure(args) -> dict:
-    """Equal utilities, 3 vs 1 drafts: selection rates per draft shown agree, per-batch counts do not."""
-    from ..engines.store.generation_queries import CheckpointCount
+    """Equal pick rates, unequal exposure chosen by the policy: through the explorer service and its store."""
+    from ..engines.explorer.planner import PlanRequest
+    from ..engines.store import generations as g
+    from ..server_routes.services import Services
 
-    gaps, naive = [], []
-    for seed in range(args.seeds):
+    names = ["ckpt_a.safetensors", "ckpt_b.safetensors"]  # an Explore batch shows both, in unequal numbers
+    gaps, naive, shares = [], [], []
+    for seed in range(args.exposure_seeds):
         rng = np.random.default_rng(50_000 + seed)
-        counts, picks = np.array([3.0, 1.0]), np.zeros(2)
-        for _ in range(args.exposure_rounds):
-            picks += plackett_luce_picks(np.zeros(2), counts, 1, rng)
-        rates = [CheckpointCount(int(p), int(c * args.exposure_rounds)).selection_rate for p, c in zip(picks, counts)]
-        gaps.append(abs(rates[0] - rates[1]))
-        naive.append(abs(picks[0] - picks[1]) / args.exposure_rounds)
+        with tempfile.TemporaryDirectory() as tmp:
+            services = Services(data_dir=Path(tmp), checkpoint_names=lambda: names)
+            explorer = services.explorer
+            explorer.set_pools({"tiers": {"all": {"checkpoints": names}}})
+            batch_picks = np.zeros(len(names))
+            for round_index in range(args.exposure_rounds):
+                plan = explorer.plan(PlanRequest("all", args.batch, mode="explore", seed=round_index))
+                ids = explorer.record_images(plan.batch_id, [
+                    g.DraftImage(d.index, d.checkpoint, g.ImageRef(f"{round_index}_{d.index}.png")) for d in plan.drafts])
+                chosen = bernoulli_picks(np.full(len(ids), EXPOSURE_RATE), np.ones(len(ids)), 0.0, rng) > 0
+                picked = [i for i, hit in zip(ids, chosen) if hit]
+                if picked:
+                    explorer.pick(picked, True)
+                    for draft, hit in zip(plan.drafts, chosen):
+                        batch_picks[names.index(draft.checkpoint)] += hit
+                passed = [i for i, hit in zip(ids, chosen) if not hit]
+                if passed:
+                    explorer.pick(passed, False)
+            stats = explorer.stats("all")
+        rates = [stats[name]["selection_rate"] for name in names]
+        totals = np.array([stats[name]["total"] for name in names], dtype=float)
+        gaps.append(max(rates) - min(rates))
+        naive.append(float(batch_picks.max() - batch_picks.min()) / args.exposure_rounds)
+        shares.append(float(totals.max() / totals.sum()))
     return {"exposure_rate_gap": round(statistics.mean(gaps), 4),
             "exposure_rate_gap_p95": round(percentile(gaps, 95), 4),
-            "exposure_naive_per_batch_gap": round(statistics.mean(naive), 4)}
+            "exposure_naive_per_batch_gap": round(statistics.mean(naive), 4),
+            "exposure_largest_share": round(statistics.mean(shares), 3)}
 
 
 def _context(args, config) -> dict:
@@ -110,9 +132,9 @@ def _context(args, config) -> dict:
     for seed in range(args.context_seeds):
         env = np.random.default_rng(90_000 + seed)
         arms = int(env.integers(3, 7))
-        utilities = [draw_utilities(env, arms, args.min_gap) for _ in range(3)]
+        rates = [draw_rates(env, arms) for _ in range(3)]
         for key, agent in (("on", ContextThompson(arms, config, 3)), ("off", ContextFree(arms, config))):
-            totals[key] += run_context_episode(agent, utilities, args.rounds, args.batch,
+            totals[key] += run_context_episode(agent, rates, args.rounds, args.batch,
                                                np.random.default_rng(95_000 + seed))
     return {"context_regret_ratio": round(totals["on"] / totals["off"], 3)}
 
@@ -180,12 +202,25 @@ def _time_naive(db, requests: int) -> tuple[list[float], dict]:
                      for r in rows}
 
 
-def _goals(result: dict) -> dict:
-    checks = {}
-    for key, (op, target) in GOALS.items():
-        value = result[key]
-        checks[key] = {"target": f"{op} {target}", "met": value <= target if op == "<=" else value >= target}
-    return checks
+def _summary(runs: dict, key: str, reference: str) -> float:
+    return round(sum(runs["ours"][key]) / sum(runs[reference][key]), 3)
+
+
+def _regret_figures(runs: dict) -> dict:
+    """Ours over round-robin and over the best bandit baseline: all users, stationary and drifting apart."""
+    for r in runs.values():
+        r["all"] = r["regret"] + r["drift_regret"]
+    best = min(BASELINES, key=lambda name: sum(runs[name]["all"]))
+    out = {"regret_ratio_vs_round_robin": _summary(runs, "all", "round_robin"),
+           "regret_ratio_vs_round_robin_ci95": _ratio_ci(runs["ours"]["all"], runs["round_robin"]["all"]),
+           "regret_ratio_vs_best_baseline": _summary(runs, "all", best),
+           "regret_ratio_vs_best_baseline_ci95": _ratio_ci(runs["ours"]["all"], runs[best]["all"]),
+           "best_baseline": best}
+    for key, label in (("regret", "stationary"), ("drift_regret", "drifting")):
+        out[f"{label}_regret_ratio_vs_round_robin"] = _summary(runs, key, "round_robin")
+        out[f"{label}_regret_ratio_vs_best_baseline"] = round(
+            sum(runs["ours"][key]) / min(sum(runs[name][key]) for name in BASELINES), 3)
+    return out
 
 
 def run(args) -> dict:
@@ -193,23 +228,23 @@ def run(args) -> dict:
 
     config, start = PolicyConfig(), time.perf_counter()
     runs = _policies(args, config)
-    rr = runs["round_robin"]["regret"]
+    rr = runs["round_robin"]
     result = {
         "seeds": args.seeds, "rounds": args.rounds, "batch": args.batch, "discount": config.discount,
-        "regret_ratio_vs_round_robin": round(sum(runs["thompson"]["regret"]) / sum(rr), 3),
-        "regret_ratio_ci95": _ratio_ci(runs["thompson"]["regret"], rr),
-        "best_by_round_100": round(statistics.mean(runs["thompson"]["identified"]), 3),
-        "drift_recovery_rounds": statistics.median(runs["thompson"]["recovery"]),
-        "drift_recovered_within_60": round(statistics.mean(r <= 60 for r in runs["thompson"]["recovery"]), 3),
-        "policies": {name: {"regret_mean": round(statistics.mean(r["regret"]), 1),
-                            "regret_ratio_vs_round_robin": round(sum(r["regret"]) / sum(rr), 3),
+        **_regret_figures(runs),
+        "best_by_round_100": round(statistics.mean(runs["ours"]["identified"]), 3),
+        "drift_recovery_rounds": statistics.median(runs["ours"]["recovery"]),
+        "drift_recovered_within_60": round(statistics.mean(r <= 60 for r in runs["ours"]["recovery"]), 3),
+        "policies": {name: {"regret_mean": round(statistics.mean(r["all"]), 1),
+                            "regret_ratio_vs_round_robin": round(sum(r["all"]) / sum(rr["all"]), 3),
+                            "stationary_regret_mean": round(statistics.mean(r["regret"]), 1),
+                            "drifting_regret_mean": round(statistics.mean(r["drift_regret"]), 1),
                             "best_by_round_100": round(statistics.mean(r["identified"]), 3),
-                            "drift_regret_mean": round(statistics.mean(r["drift_regret"]), 1),
                             "drift_recovery_rounds": statistics.median(r["recovery"])} for name, r in runs.items()},
     }
     result.update(_exposure(args))
     result.update(_context(args, config))
     result.update(_stats_timing(args))
-    result["goals"] = _goals(result)
+    result["goals"] = check(GOALS, result)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result

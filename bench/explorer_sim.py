@@ -1,9 +1,11 @@
 """Simulated users and policies for ``bench/explorer.py``.
 
-A user has hidden utilities ``u`` per checkpoint and picks among the drafts shown by Plackett-Luce: draft
-``d`` of checkpoint ``k`` is the pick with probability ``exp(u_k) / sum over shown drafts of exp(u)``.
-Regret of a round is the utility lost per draft, ``sum over drafts of (max(u) - u_k)``. Every policy
-allocates the same batch size and sees the same user; ours is the product code (:mod:`engines.explorer`),
+A user likes each checkpoint's drafts at a hidden *pick rate*: every draft shown is picked with that
+probability, shifted for the whole batch by the user's mood (a normal draw per batch, the same for every
+draft of it: noisy users). The best checkpoint leads each other one by 0.02-0.10 in pick rate, the size of
+difference real preferences show; half of the users drift (another checkpoint becomes the best). Regret of
+a round is the pick rate lost per draft, ``sum over drafts of (max(rate) - rate_k)``. Every policy
+allocates the same batch size and sees the same users; ours is the product code (:mod:`engines.explorer`),
 the references are the usual bandit baselines, made batch-aware the same way (at least two checkpoints
 per Explore batch).
 """
@@ -11,6 +13,7 @@ per Explore batch).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,35 +21,57 @@ from ..engines.explorer import policy
 from ..engines.explorer.arms import ArmTable
 from ..engines.explorer.config import PolicyConfig
 
-
-def draw_utilities(rng: np.random.Generator, arms: int, min_gap: float) -> np.ndarray:
-    """Standard-normal utilities, redrawn until the best leads the runner-up by ``min_gap``."""
-    while True:
-        u = rng.standard_normal(arms)
-        top = np.sort(u)
-        if top[-1] - top[-2] >= min_gap:
-            return u
+MIN_GAP, MAX_GAP = 0.02, 0.10
 
 
-def plackett_luce_picks(utilities: np.ndarray, counts: np.ndarray, picks: int, rng) -> np.ndarray:
-    """Picks per arm when the user chooses ``picks`` drafts, one at a time, without replacement."""
-    remaining = counts.astype(float).copy()
-    chosen = np.zeros(len(counts))
-    weights = np.exp(utilities)
-    for _ in range(min(picks, int(counts.sum()))):
-        mass = np.cumsum(remaining * weights)
-        arm = min(int(np.searchsorted(mass, rng.random() * mass[-1], side="right")), len(counts) - 1)
-        chosen[arm] += 1
-        remaining[arm] -= 1
-    return chosen
+@dataclass(frozen=True)
+class User:
+    """Hidden pick rates per checkpoint, the per-batch mood noise, and (optionally) the drift."""
+
+    rates: np.ndarray
+    mood_sd: float = 0.05
+    drift_round: int | None = None
+    drifted_rates: np.ndarray | None = None
+
+    def rates_at(self, round_index: int) -> np.ndarray:
+        if self.drift_round is not None and round_index >= self.drift_round:
+            return self.drifted_rates
+        return self.rates
+
+
+def draw_rates(rng: np.random.Generator, arms: int) -> np.ndarray:
+    """The best checkpoint picked at 0.20-0.40 per draft, every other one 0.02-0.10 below it."""
+    best = rng.uniform(0.20, 0.40)
+    rates = best - rng.uniform(MIN_GAP, MAX_GAP, arms)
+    rates[int(rng.integers(arms))] = best
+    return rates
+
+
+def draw_user(rng: np.random.Generator, rounds: int, drifting: bool) -> User:
+    """A user of a 3-6 checkpoint tier; a drifting one changes favourite between 1/4 and 3/4 of the rounds
+    (a random other checkpoint becomes the best, 0.02-0.10 above the old best)."""
+    arms = int(rng.integers(3, 7))
+    rates = draw_rates(rng, arms)
+    if not drifting:
+        return User(rates)
+    newcomer = int(rng.choice([i for i in range(arms) if i != int(np.argmax(rates))]))
+    shifted = rates.copy()
+    shifted[newcomer] = rates.max() + rng.uniform(MIN_GAP, MAX_GAP)
+    return User(rates, drift_round=int(rng.integers(rounds // 4, 3 * rounds // 4 + 1)), drifted_rates=shifted)
+
+
+def bernoulli_picks(rates: np.ndarray, counts: np.ndarray, mood: float, rng: np.random.Generator) -> np.ndarray:
+    """Picks per arm: each of ``counts[k]`` drafts picked with probability ``rates[k] + mood`` (clipped)."""
+    chance = np.clip(rates + mood, 0.005, 0.995)
+    return rng.binomial(counts.astype(np.int64), chance).astype(float)
 
 
 class Thompson:
-    """The product policy: engines.explorer (ArmTable + policy.explore/quick)."""
+    """The product policy: engines.explorer (ArmTable + policy.explore), with the product's config."""
 
-    name = "thompson"
+    name = "ours"
 
-    def __init__(self, arms: int, config: PolicyConfig) -> None:
+    def __init__(self, arms: int, config: PolicyConfig, rng: np.random.Generator | None = None) -> None:
         self.table = ArmTable([f"ckpt{i}" for i in range(arms)])
         self.config = config
 
@@ -65,7 +90,7 @@ class ContextThompson:
     """The product policy with prompt categories on: per-category tables blended with the tier's
     (``ArmTable.blended``, as ``planner.arm_table`` does)."""
 
-    name = "thompson_context"
+    name = "ours_context"
 
     def __init__(self, arms: int, config: PolicyConfig, categories: int) -> None:
         names = [f"ckpt{i}" for i in range(arms)]
@@ -84,10 +109,23 @@ class ContextThompson:
             table.observe_arrays(counts, counts, picks, teaches, self.config.discount)
 
 
+class ContextFree:
+    """The product policy ignoring the category (prompt categories off), for the context comparison."""
+
+    def __init__(self, arms: int, config: PolicyConfig) -> None:
+        self.inner = Thompson(arms, config)
+
+    def allocate(self, count: int, category: int) -> np.ndarray:
+        return self.inner.allocate(count)
+
+    def observe(self, counts: np.ndarray, picks: np.ndarray, category: int) -> None:
+        self.inner.observe(counts, picks)
+
+
 class _Counting:
     """Shared state of the references: undiscounted picks and drafts shown per arm."""
 
-    def __init__(self, arms: int, rng: np.random.Generator) -> None:
+    def __init__(self, arms: int, config: PolicyConfig, rng: np.random.Generator) -> None:
         self.picks, self.shown, self.rng, self.rounds = np.zeros(arms), np.zeros(arms), rng, 0
 
     def rates(self) -> np.ndarray:
@@ -107,6 +145,9 @@ class _Counting:
         counts[order[0]] = count - 1
         counts[order[1]] += 1
         return counts
+
+    def at_least_two(self, counts: np.ndarray, order: list[int], count: int) -> np.ndarray:
+        return counts if np.count_nonzero(counts) >= 2 else self.two_arm_batch(order, count)
 
 
 class RoundRobin(_Counting):
@@ -132,9 +173,7 @@ class EpsilonGreedy(_Counting):
         counts = np.zeros(arms)
         for _ in range(count):
             counts[self.rng.integers(arms) if self.rng.random() < self.epsilon else order[0]] += 1
-        if np.count_nonzero(counts) < 2:
-            return self.two_arm_batch(order, count)
-        return counts
+        return self.at_least_two(counts, order, count)
 
 
 class UCB1(_Counting):
@@ -149,49 +188,51 @@ class UCB1(_Counting):
         return self.two_arm_batch(list(np.argsort(-index, kind="stable")), count)
 
 
-REFERENCES = (RoundRobin, EpsilonGreedy, UCB1)
+class PlainThompson(_Counting):
+    """Textbook Thompson sampling: each draft goes to the argmax of one draw from every arm's
+    Beta(1 + picks, 1 + misses) on all evidence, never discounted."""
+
+    name = "thompson_undiscounted"
+
+    def allocate(self, count: int) -> np.ndarray:
+        arms = len(self.picks)
+        misses = np.maximum(self.shown - self.picks, 0.0)
+        draws = self.rng.beta(1.0 + self.picks, 1.0 + misses, size=(count, arms))
+        counts = np.bincount(np.argmax(draws, axis=1), minlength=arms).astype(float)
+        order = list(np.argsort(-draws.mean(axis=0), kind="stable"))
+        return self.at_least_two(counts, order, count)
 
 
-def run_episode(agent, utilities: np.ndarray, rounds: int, batch: int, rng: np.random.Generator,
-                check_round: int = 100, drift: tuple[int, np.ndarray] | None = None) -> dict:
+REFERENCES = (RoundRobin, EpsilonGreedy, UCB1, PlainThompson)
+BASELINES = ("epsilon_greedy", "ucb1", "thompson_undiscounted")  # the bandits ours must beat
+
+
+def run_episode(agent, user: User, rounds: int, batch: int, rng: np.random.Generator,
+                check_round: int = 100) -> dict:
     """One simulated user with one policy: regret, whether the best was identified at ``check_round``,
-    and (with ``drift = (round, new utilities)``) the rounds until the new best is identified for 5 rounds."""
+    and (for a drifting user) the rounds until the new best is named for 5 consecutive rounds."""
     regret, identified, recovery, streak = 0.0, False, None, 0
     for round_index in range(rounds):
-        if drift is not None and round_index == drift[0]:
-            utilities = drift[1]
+        rates = user.rates_at(round_index)
         counts = agent.allocate(batch)
-        regret += float(np.sum(counts * (utilities.max() - utilities)))
-        agent.observe(counts, plackett_luce_picks(utilities, counts, 1, rng))
+        regret += float(np.sum(counts * (rates.max() - rates)))
+        agent.observe(counts, bernoulli_picks(rates, counts, rng.normal(0.0, user.mood_sd), rng))
         if round_index + 1 == check_round:
-            identified = agent.best() == int(np.argmax(utilities))
-        if drift is not None and round_index >= drift[0] and recovery is None:
-            streak = streak + 1 if agent.best() == int(np.argmax(utilities)) else 0
-            recovery = round_index - drift[0] - 4 if streak == 5 else None
-    censored = rounds - drift[0] if drift is not None else None
+            identified = agent.best() == int(np.argmax(rates))
+        if user.drift_round is not None and round_index >= user.drift_round and recovery is None:
+            streak = streak + 1 if agent.best() == int(np.argmax(rates)) else 0
+            recovery = round_index - user.drift_round - 4 if streak == 5 else None
+    censored = rounds - user.drift_round if user.drift_round is not None else None
     return {"regret": regret, "identified": identified, "recovery": recovery if recovery is not None else censored}
 
 
-def run_context_episode(agent, utilities: np.ndarray, rounds: int, batch: int, rng: np.random.Generator) -> float:
+def run_context_episode(agent, rates: list[np.ndarray], rounds: int, batch: int, rng: np.random.Generator) -> float:
     """Regret when each round's prompt has a category (uniform) and the best checkpoint depends on it."""
     regret = 0.0
     for _ in range(rounds):
-        category = int(rng.integers(len(utilities)))
-        u = utilities[category]
+        category = int(rng.integers(len(rates)))
+        r = rates[category]
         counts = agent.allocate(batch, category)
-        regret += float(np.sum(counts * (u.max() - u)))
-        agent.observe(counts, plackett_luce_picks(u, counts, 1, rng), category)
+        regret += float(np.sum(counts * (r.max() - r)))
+        agent.observe(counts, bernoulli_picks(r, counts, rng.normal(0.0, 0.05), rng), category)
     return regret
-
-
-class ContextFree:
-    """The product policy ignoring the category (prompt categories off), for the context comparison."""
-
-    def __init__(self, arms: int, config: PolicyConfig) -> None:
-        self.inner = Thompson(arms, config)
-
-    def allocate(self, count: int, category: int) -> np.ndarray:
-        return self.inner.allocate(count)
-
-    def observe(self, counts: np.ndarray, picks: np.ndarray, category: int) -> None:
-        self.inner.observe(counts, picks)

@@ -27,6 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+# Issue 9, against diffusers' script in the same run: steps/s >= 1.25x, peak RSS <= 0.85x, first step <= 0.5x,
+# final loss within 5%; 2-process DDP weights equal to 1 process with twice the batch within 1e-6.
+GOALS = {"steps_per_s_ratio": (">=", 1.25), "peak_rss_ratio": ("<=", 0.85), "first_step_ratio": ("<=", 0.5),
+         "final_loss_rel_diff": ("<=", 0.05), "ddp_max_abs_diff": ("<=", 1e-6)}
+
 TORCHVISION_SHIM = '''
 """Stand-in for torchvision.transforms (PIL/torch), written by the LoRA Lab benchmark; same semantics."""
 import enum, torch

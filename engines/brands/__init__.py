@@ -1,4 +1,4 @@
-"""Brand LoRA stacks: a library of brand folders, a byte-budgeted LRU of loaded LoRAs, preload, A/B weights.
+"""Brand LoRA stacks: a library of brand folders, a byte-budgeted cache of loaded LoRAs, preload, A/B weights.
 
 Typical use (what the BrandLoRAStack node does; inside ComfyUI the service is ``lab.brands``)::
 

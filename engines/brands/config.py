@@ -29,8 +29,8 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 @dataclass(frozen=True)
 class CacheConfig:
     enabled: bool = field(default=True, metadata={"help": "keep loaded LoRAs in memory between runs"})
-    max_entries: int = field(default=DEFAULT_MAX_ENTRIES, metadata={"help": "most LoRAs kept (LRU)"})
-    max_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "most tensor bytes kept (LRU)"})
+    max_entries: int = field(default=DEFAULT_MAX_ENTRIES, metadata={"help": "most LoRAs kept"})
+    max_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "most tensor bytes kept"})
 
     def __post_init__(self) -> None:
         for name in ("max_entries", "max_bytes"):

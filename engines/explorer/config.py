@@ -12,17 +12,17 @@ MODES = ("explore", "quick")
 class PolicyConfig:
     """How CheckpointExplorer learns from picks and spreads a batch. Every field is checked on creation."""
 
-    discount: float = field(default=0.98, metadata={
+    discount: float = field(default=0.99, metadata={
         "help": "Weight kept by older evidence per reviewed batch (1.0 = never forget). Lower follows a change "
                 "of taste faster but keeps exploring longer."})
-    min_exposures: int = field(default=20, metadata={
+    min_exposures: int = field(default=8, metadata={
         "help": "Drafts an arm must have been shown before Quick mode trusts the statistics and before the "
                 "exploration floor stops protecting it."})
     floor_period: int = field(default=5, metadata={
         "help": "Explore mode shows every under-exposed arm at least once per this many batches."})
     min_arms: int = field(default=2, metadata={"help": "Fewest checkpoints an Explore batch is spread over."})
     max_arms: int = field(default=3, metadata={"help": "Most checkpoints an Explore batch is spread over."})
-    prior_strength: float = field(default=2.0, metadata={
+    prior_strength: float = field(default=8.0, metadata={
         "help": "Weight, in drafts, of each arm's Beta prior. The prior is centred on the tier's overall pick rate, "
                 "so an arm with little (or long-forgotten) evidence looks average, not excellent."})
     context_prior_drafts: float = field(default=20.0, metadata={

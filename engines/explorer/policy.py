@@ -2,9 +2,13 @@
 
 Each arm's chance that one of its drafts is picked has a Beta posterior on the discounted,
 exposure-normalised evidence of :mod:`.arms`, with a prior centred on the tier's pooled rate. Explore
-splits a batch in proportion to each arm's posterior probability of being the best: the allocation
-Thompson sampling makes in expectation (probability matching), computed exactly instead of drawn, so a
-batch of 4 is not decided by sampling noise. It uses 2-3 arms: the leader, the arm that would lead if
+splits a batch in proportion to each arm's posterior probability of being the best raised to the power
+``SHARPNESS`` (probability matching, sharpened), computed exactly instead of drawn, so a batch of 4 is not
+decided by sampling noise. Plain probability matching (the allocation Thompson sampling makes in
+expectation) gives a close rival as many drafts as the leader for as long as they are hard to tell apart;
+at the pick-rate differences real users show (0.02-0.10) that is most of the time, and the sharpened
+split keeps the rival in every batch but gives the leader the extra drafts (``bench/explorer.py`` measures
+both against the textbook bandits on the same simulated users). It uses 2-3 arms: the leader, the arm that would lead if
 the leader were out ("top-two" Thompson, so every batch compares the favourite with its most plausible
 rival), and a third arm when its share is worth a draft. An exploration floor adds any arm that has
 fewer than ``min_exposures`` drafts shown and has not been shown for ``floor_period - 1`` batches. Quick
@@ -22,6 +26,7 @@ from .arms import ArmTable
 from .config import PolicyConfig
 
 GRID = 512  # integration points for the win probabilities
+SHARPNESS = 4.0  # exponent on the win probabilities when the drafts are split
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def explore(table: ArmTable, count: int, config: PolicyConfig) -> Allocation:
     wins, runner_up = win_probabilities(table, config)
     chosen = _pick_arms(wins, runner_up, floor_arms(table, config), count, config)
     arms = [arm for arm, _ in chosen]
-    counts = spread(count, arms, wins + 1e-9, len(table.names))
+    counts = spread(count, arms, wins ** SHARPNESS + 1e-12, len(table.names))
     reasons = tuple(dict(chosen).get(i, "") for i in range(len(table.names)))
     return Allocation(tuple(int(c) for c in counts), reasons, tuple(float(w) for w in wins))
 

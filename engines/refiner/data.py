@@ -16,8 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .domains_life import LIFE_DOMAINS
-from .domains_work import WORK_DOMAINS
+from .domain_tables import LIFE_DOMAINS, WORK_DOMAINS
 from .files import write_json_atomic
 from .phrasebook import DETAIL_KINDS, GENERAL_CONSTRAINTS, NUMBERS, PHRASINGS, Domain
 from .pools import POOLS
@@ -68,17 +67,26 @@ class PairSet:
         return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 
 
-def generate_pairs(config: DataConfig) -> PairSet:
+@dataclass(frozen=True)
+class World:
+    """The part of the phrasebook pairs are made from: domains (each with the personas it may use) and the
+    phrasings of the vague prompt. The default is all of it; ``heldout.honest_split`` makes disjoint ones."""
+
+    domains: tuple[Domain, ...] = DOMAINS
+    phrasings: tuple[str, ...] = PHRASINGS
+
+
+def generate_pairs(config: DataConfig, world: World = World()) -> PairSet:
     rng = random.Random(config.seed)
     pairs, seen, attempts = [], set(), 0
     while len(pairs) < config.n:
         attempts += 1
         if attempts > config.n * 50:
             raise RuntimeError(f"could only make {len(pairs)} distinct pairs; the phrasebook is too small for n={config.n}")
-        order = list(DOMAINS)
+        order = list(world.domains)
         rng.shuffle(order)
         for domain in order:
-            pair = _make_pair(rng, domain)
+            pair = _make_pair(rng, domain, world.phrasings)
             if pair.vague.lower() not in seen and len(pairs) < config.n:
                 seen.add(pair.vague.lower())
                 pairs.append(pair)
@@ -87,9 +95,9 @@ def generate_pairs(config: DataConfig) -> PairSet:
     return PairSet(train, held_out, config.seed, pair_stats(train + held_out))
 
 
-def _make_pair(rng: random.Random, domain: Domain) -> Pair:
+def _make_pair(rng: random.Random, domain: Domain, phrasings: tuple[str, ...] = PHRASINGS) -> Pair:
     task = rng.choice(domain.tasks)
-    phrasing = rng.choice(PHRASINGS)
+    phrasing = rng.choice(phrasings)
     topic = _fill(rng.choice(task.topics), rng) if "{topic}" in phrasing else ""
     details = _pick_details(rng, domain)
     said = ", ".join(phrase for _, phrase, _ in details)

@@ -1,4 +1,4 @@
-"""The LRU of loaded LoRAs: bounds, keys (path + size + mtime), counters, bad files, threads, env settings."""
+"""The cache of loaded LoRAs: bounds, keys (path + size + mtime), counters, bad files, threads, env settings."""
 
 from __future__ import annotations
 

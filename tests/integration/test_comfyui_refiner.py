@@ -43,15 +43,16 @@ def test_node_is_registered_with_tooltips_and_the_trained_models():
     assert bases and adapters, SETUP
 
 
-async def test_example_workflow_refines_then_samples_an_image():
+async def test_example_workflow_refines_and_shows_the_text_where_the_user_reads_it():
     prompt, node_id = _refiner_prompt(prompt="make a logo for a coffee shop")
     history = await run_prompt(prompt)
     summary = "\n".join(history["outputs"][node_id]["text"])
     assert " tokens in " in summary and "Act as" in summary, summary
-    report_node = next(k for k, v in prompt.items() if v["class_type"] == "PreviewAny")
-    report = json.loads(history["outputs"][report_node]["text"][0])
+    shown = {prompt[k]["inputs"]["source"][1]: k for k, v in prompt.items() if v["class_type"] == "PreviewAny"}
+    report = json.loads(history["outputs"][shown[1]]["text"][0])
     assert report["device"] == "cpu" and report["intent"]["content_words"] == ["make", "logo", "coffee", "shop"]
-    assert any(node.get("images") for node in history["outputs"].values()), "the workflow saved no image"
+    assert "Act as" in history["outputs"][shown[0]]["text"][0]  # the refined prompt, shown, not fed to CLIP
+    assert all(v["class_type"] != "CLIPTextEncode" for v in prompt.values())
 
 
 async def test_a_missing_adapter_is_refused_at_queue_time():

@@ -226,10 +226,7 @@ def test_discovery_and_cache_sections_follow_their_routes(page, lab):
     paths = {route.path for route in all_routes(lab.services)}
     discovery, cache = page.locator(".ll-discovery"), page.locator(".ll-cache")
     if "/lora_lab/discover" in paths:
-        expect(discovery).to_be_visible()
-        page.fill(".ll-discovery input", "a red fox in the snow, oil painting")
-        page.click(".ll-discovery button[type=submit]")
-        expect(page.locator(".ll-discovery-results ol, .ll-discovery-results p")).not_to_have_count(0)
+        expect(discovery).to_be_visible()  # its picks: test_panel_discovery_preview.py (seeded library)
     else:
         page.wait_for_selector(".ll-discovery[data-detected=true]", state="attached")
         expect(discovery).to_be_hidden()
