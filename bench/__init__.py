@@ -14,5 +14,6 @@ BENCHMARKS = {
     "explorer": "explorer",
     "brand-cache": "brand_cache",
     "trainer": "trainer",
+    "trainer-memory": "trainer_memory",
     "t2l": "t2l",
 }

@@ -68,9 +68,11 @@ class InProcessEngine(TrainingEngine):
         if job.processes == 1:
             trainer = Trainer(job, progress, log=log)
             try:
-                return trainer.run()
+                result = trainer.run()
             finally:
-                trainer.release()
+                freed = trainer.release()
+            result.freed_bytes = freed
+            return result
         return self._train_processes(job, progress, log)
 
     def _train_processes(self, job: TrainingJob, progress: Progress, log) -> TrainingResult:

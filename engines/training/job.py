@@ -126,6 +126,7 @@ class TrainingResult:
     resumed_from: int | None = None
     config_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    freed_bytes: int | None = None  # memory the run's models gave back when it ended (in-process engine)
 
     def to_dict(self) -> dict:
         data = asdict(self)

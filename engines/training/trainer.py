@@ -373,13 +373,26 @@ class Trainer:
                               self.losses[-1] if self.losses else None, list(self.losses), plot, samples,
                               self.resumed_from, getattr(self, "config_path", None))
 
-    def release(self) -> None:
-        """Drop every model, cache and optimizer this run holds (the caller keeps only the result)."""
+    def release(self) -> int:
+        """Drop every model, cache and optimizer this run holds; return the bytes that gave back (device
+        memory on a GPU, resident memory on the CPU)."""
+        from .memory import resident_bytes, return_freed_memory
+
+        before = _device_bytes(self.__dict__.get("device")) or resident_bytes() or 0
         for name in ("unet", "text_encoders", "vae", "params", "optimizer", "lr_scheduler", "loss_fn", "means",
                      "stds", "embeddings", "token_ids", "source", "scaler", "tokenizers"):
             self.__dict__.pop(name, None)
-        gc.collect()
-        _empty_device_cache()
+        return_freed_memory()
+        after = _device_bytes(self.__dict__.get("device")) or resident_bytes() or 0
+        return max(0, before - after)
+
+
+def _device_bytes(device) -> int | None:
+    import torch
+
+    if device is not None and device.type == "cuda":
+        return torch.cuda.memory_reserved(device)
+    return None
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -388,7 +401,7 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError)
 
 
-def _empty_device_cache() -> None:
+def _empty_device_cache() -> None:  # after an OOM: so the state can still be saved
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
