@@ -12,6 +12,7 @@ reject, before a run starts.
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,9 @@ class _Source:
     def tree(self, module: str) -> ast.Module | None:
         if module not in self.trees:
             path = self.root.joinpath(*module.split(".")).with_suffix(".py")
-            self.trees[module] = ast.parse(path.read_text(encoding="utf-8")) if path.is_file() else None
+            with warnings.catch_warnings():  # their regex strings' escapes are not ours to warn about
+                warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+                self.trees[module] = ast.parse(path.read_text(encoding="utf-8")) if path.is_file() else None
         return self.trees[module]
 
     def imports(self, module: str) -> dict[str, tuple[str, str | None]]:
