@@ -15,5 +15,6 @@ BENCHMARKS = {
     "brand-cache": "brand_cache",
     "trainer": "trainer",
     "trainer-memory": "trainer_memory",
+    "gpu": "gpu",
     "t2l": "t2l",
 }

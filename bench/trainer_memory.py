@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 GOALS = {"max_growth_vs_first": ("<=", 0.10)}
-WORKFLOWS = {"trainer": ("lora_trainer.json", "LoRALabTrainer"), "t2l": ("text_to_lora.json", "LoRALabTextToLoRA"),
+WORKFLOWS = {"trainer": ("lora_trainer.json", "LoRALabTrainer"), "t2l": ("text_to_lora.json", "LoRALabTextToLoRAOptimize"),
              "refiner": ("prompt_refiner.json", "LoRALabPromptRefiner")}
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_workflows"
 
@@ -90,7 +90,7 @@ def run(args) -> dict:
     from ..cli.comfyui_http import ComfyClient
     from ..engines.training.tiny import make_dataset
 
-    pid = args.pid or int(Path(args.pid_file).read_text().split()[0]) if (args.pid or args.pid_file) else None
+    pid = args.pid or (int(Path(args.pid_file).read_text().split()[0]) if args.pid_file else None)
     if pid is None:
         raise ValueError("give the server's --pid or --pid-file (its resident memory is read from /proc)")
     client = ComfyClient(args.server, timeout=120)
