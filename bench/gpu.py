@@ -136,15 +136,25 @@ def oom_refused(shape: dict, model: Path, workdir: Path, device: str, precision:
     settings = dict(rank=shape["rank"], resolution=2048, batch_size=64, max_steps=1,
                     sample_steps=0, trigger_word="lorasks", device=device, precision=precision)
     job = build_job(TrainRequest(workdir / "data", model, "gpu_oom", workdir / "loras", workdir / "runs", settings))
-    before = torch.cuda.memory_allocated() if device == "cuda" else None
+    before = _in_use(device)
     started = time.perf_counter()
     try:
         memory_preflight(job)
     except MemoryPreflightError as exc:
-        after = torch.cuda.memory_allocated() if device == "cuda" else None
+        grew = _in_use(device) - before
         return {"oom_refused": True, "oom_refusal_s": round(time.perf_counter() - started, 2),
-                "oom_loaded_nothing": before == after, "oom_message": str(exc)[:400]}
+                "oom_grew_mb": round(grew / 2**20, 1), "oom_loaded_nothing": grew < 64 * 2**20,
+                "oom_message": str(exc)[:400]}
     return {"oom_refused": False}
+
+
+def _in_use(device: str) -> int:
+    """Bytes of tensors on the GPU, or this process's resident set on the CPU (a loaded model shows in either)."""
+    import torch
+
+    from ..engines.training.memory import resident_bytes
+
+    return torch.cuda.memory_allocated() if device == "cuda" else resident_bytes() or 0
 
 
 def refiner_tokens_per_s(shape: dict, device: str, precision: str) -> dict:
@@ -157,7 +167,8 @@ def refiner_tokens_per_s(shape: dict, device: str, precision: str) -> dict:
     size = dict(d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=16) if device == "cpu" else dict(
         d_model=768, d_ff=2048, num_layers=12, num_heads=12, d_kv=64)
     torch.manual_seed(0)
-    model = T5ForConditionalGeneration(T5Config(vocab_size=32128, feed_forward_proj="gated-gelu", **size)).eval()
+    model = T5ForConditionalGeneration(T5Config(vocab_size=32128, feed_forward_proj="gated-gelu", decoder_start_token_id=0,
+                                                pad_token_id=0, eos_token_id=1, **size)).eval()
     model = convert(model, precision).to(device)
     source = torch.randint(5, 32000, (1, 48), device=device)
     new = shape["new_tokens"]
