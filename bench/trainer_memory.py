@@ -10,6 +10,7 @@ of the first run's figure (what a leak of kept references or never-returned allo
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 import uuid
@@ -73,10 +74,15 @@ def build_prompt(client, workflow: str, checkpoint: str, dataset: Path, run: int
 
 
 def run_once(client, prompt: dict, timeout: float) -> float:
+    from ..cli.comfyui_http import ServerError
+
     started = time.monotonic()
     prompt_id = client.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})["prompt_id"]
     while time.monotonic() - started < timeout:
-        entry = client.get(f"/history/{prompt_id}").get(prompt_id)
+        try:
+            entry = client.get(f"/history/{prompt_id}").get(prompt_id)
+        except ServerError:  # a server busy training may answer late; the run's own timeout still applies
+            continue
         if entry and entry.get("status", {}).get("completed") is not None:
             status = entry["status"]
             if status.get("status_str") != "success":
@@ -103,6 +109,8 @@ def run(args) -> dict:
                                           args.timeout), 1))
             client.post("/free", {"unload_models": True, "free_memory": True})
             after.append(round(settled_mb(pid), 1))
+            print(f"run {index + 1}: {seconds[-1]} s, resident {after[-1]} MB after POST /free (start {start:.0f} MB)",
+                  file=sys.stderr, flush=True)
     first = after[0]
     return {"workflow": args.workflow, "runs": args.runs, "rss_start_mb": round(start, 1), "rss_after_runs_mb": after,
             "run_seconds": seconds, "max_growth_vs_first": round(max(a / first - 1 for a in after), 3)}
