@@ -14,5 +14,7 @@ BENCHMARKS = {
     "explorer": "explorer",
     "brand-cache": "brand_cache",
     "trainer": "trainer",
+    "trainer-memory": "trainer_memory",
+    "gpu": "gpu",
     "t2l": "t2l",
 }

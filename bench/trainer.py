@@ -97,9 +97,14 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 '''
 
 
+GOALS = {"memory_configs_within_25pct": (">=", 3)}
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--reference", required=True, help="path of diffusers' examples/text_to_image/"
-                                                           "train_text_to_image_lora.py")
+    parser.add_argument("--reference", help="path of diffusers' examples/text_to_image/train_text_to_image_lora.py "
+                                            "(needed unless --memory)")
+    parser.add_argument("--memory", action="store_true", help="only compare the memory preflight's estimate with "
+                                                              "the measured peak of real CPU runs (bench/trainer_estimate)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ddp-steps", type=int, default=20, help="steps of the 2-process equality check")
@@ -218,6 +223,13 @@ def _ddp_difference(args, model: Path, data: Path, workdir: Path) -> tuple[float
 def run(args) -> dict:
     import importlib.util
 
+    if args.memory:
+        from .trainer_estimate import compare
+
+        with tempfile.TemporaryDirectory() as temp:
+            return compare(Path(args.workdir or temp)) | {"load_average_1m": round(os.getloadavg()[0], 2)}
+    if not args.reference:
+        raise ValueError("--reference is required (the diffusers example script), unless --memory")
     if importlib.util.find_spec("datasets") is None:
         raise ValueError("the reference script needs the 'datasets' package: pip install datasets")
     if not Path(args.reference).is_file():

@@ -10,7 +10,7 @@ def run(workdir: Path) -> dict:
 
     from ..engines.lora_format import inspect_file
     from ..engines.training.config import TrainingConfig
-    from ..engines.training.engine import choose_engine
+    from ..engines.training.registry import choose_engine
     from ..engines.training.job import TrainingJob
     from ..engines.training.preflight import preflight
     from ..engines.training.tiny import make_dataset, write_tiny_model

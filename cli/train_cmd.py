@@ -34,6 +34,12 @@ def add_parser(subparsers) -> None:
                        ("gradient-accumulation", int)):
         run.add_argument(f"--{flag}", type=kind, help="default: the family's default (see TrainingConfig)")
     run.add_argument("--train-text-encoder", action="store_true", default=None)
+    run.add_argument("--gradient-checkpointing", action="store_true", default=None,
+                     help="recompute activations in the backward: less memory, slower")
+    run.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    run.add_argument("--precision", help="auto (default: fp32 on CPU/MPS, bf16 on CUDA where supported, else fp16 "
+                                         "with loss scaling), fp32, fp16 or bf16")
+    run.add_argument("--no-memory-check", action="store_true", help="skip the memory preflight (estimate and refusal)")
     run.add_argument("--threads", type=int, help="torch CPU threads")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     _dataset_options(run, resolution_default=None)
@@ -63,25 +69,19 @@ def run_validate(args) -> int:
     return 0 if report.ok else 1
 
 
-def _family(args) -> str:
-    if args.family:
-        return args.family
-    if args.engine == "mflux" or not Path(args.model).expanduser().exists():
-        return "flux"
-    from ..engines.training.models import open_model
+def _request(args):
+    from ..engines.training.usecase import TrainRequest
 
-    return open_model(args.model).family
-
-
-def _config(args, family: str):
-    from ..engines.training.config import TrainingConfig
-
-    return TrainingConfig.for_family(
-        family, rank=args.rank, epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, seed=args.seed, sample_steps=args.sample_steps, save_every=args.save_every,
-        gradient_accumulation=args.gradient_accumulation, resolution=args.resolution,
-        trigger_word=args.trigger or None, caption_template=args.caption_template or None,
-        train_text_encoder=args.train_text_encoder)
+    settings = dict(rank=args.rank, epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
+                    batch_size=args.batch_size, seed=args.seed, sample_steps=args.sample_steps,
+                    save_every=args.save_every, gradient_accumulation=args.gradient_accumulation,
+                    resolution=args.resolution, trigger_word=args.trigger or None,
+                    caption_template=args.caption_template or None, train_text_encoder=args.train_text_encoder,
+                    device=args.device, precision=args.precision,
+                    gradient_checkpointing=args.gradient_checkpointing)
+    return TrainRequest(Path(args.dataset), Path(args.model), args.name, Path(args.out), Path(args.runs), settings,
+                        engine=args.engine, family=args.family, subfolder=args.brand, resume=args.resume,
+                        overwrite=args.overwrite, processes=args.processes, memory_check=not args.no_memory_check)
 
 
 def _print_progress(done: int, total: int, message: str = "") -> None:
@@ -89,22 +89,15 @@ def _print_progress(done: int, total: int, message: str = "") -> None:
 
 
 def run_train(args) -> int:
-    from ..engines.training.engine import choose_engine
-    from ..engines.training.job import TrainingJob, default_run_dir
+    from ..engines.training.usecase import train_lora
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    family = _family(args)
-    config = _config(args, family)
-    job = TrainingJob(Path(args.dataset), Path(args.model), args.name, config, Path(args.out),
-                      default_run_dir(args.runs, args.name), subfolder=args.brand, resume=args.resume,
-                      overwrite=args.overwrite, processes=args.processes)
-    engine = choose_engine(args.engine, family)
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
     quiet = lambda done, total, message="": None  # noqa: E731
-    result = engine.train(job, quiet if args.json else _print_progress, log=log)
+    result = train_lora(_request(args), quiet if args.json else _print_progress, log=log)
     if args.json:
         print(json.dumps(result.to_dict(), sort_keys=True))
     else:
@@ -114,7 +107,7 @@ def run_train(args) -> int:
 
 
 def run_engines(args) -> int:
-    from ..engines.training.engine import engine_report, platform_tag
+    from ..engines.training.registry import engine_report, platform_tag
 
     print(f"platform: {platform_tag()}")
     for name, info in engine_report().items():

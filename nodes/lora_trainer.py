@@ -91,57 +91,16 @@ def _progress(node_id):
     return report
 
 
-def _images(paths, placeholder: str):
-    """IMAGE batch [N, H, W, 3] from PNG files (resized to the first), or a small placeholder card."""
-    import numpy as np
-    import torch
-    from PIL import Image, ImageDraw
-
-    images = [Image.open(path).convert("RGB") for path in paths]
-    if not images:
-        card = Image.new("RGB", (256, 64), (40, 40, 40))
-        ImageDraw.Draw(card).text((8, 24), placeholder, fill="white")
-        images = [card]
-    size = images[0].size
-    arrays = [np.asarray(image.resize(size), dtype=np.float32) / 255.0 for image in images]
-    return torch.from_numpy(np.stack(arrays))
-
-
 def execute(ckpt_name: str, dataset_dir: str, lora_name: str, trigger_word: str, rank: int, epochs: int,
             learning_rate: float, batch_size: int, resolution: int, engine: str, resume: bool, overwrite: bool,
             sample_steps: int = 20, model=None, clip=None, unique_id=None) -> NodeResult:
-    import torch
+    from ..bridge import training
+    from ..engines.training.usecase import TrainRequest
 
-    from ..bridge import lora_apply, lora_index, training
-    from ..engines.lora_format import load_tensors
-    from ..engines.training.config import TrainingConfig
-    from ..engines.training.engine import choose_engine
-    from ..engines.training.job import TrainingJob, default_run_dir
-    from ..engines.training.models import open_model
-
-    checkpoint = training.checkpoint_path(ckpt_name)
-    family = open_model(checkpoint).family
-    config = TrainingConfig.for_family(family, rank=rank, epochs=epochs, learning_rate=learning_rate,
-                                       batch_size=batch_size, resolution=resolution, trigger_word=trigger_word.strip(),
-                                       sample_steps=sample_steps)
-    job = TrainingJob(training.dataset_path(dataset_dir), checkpoint, lora_name, config, training.lora_output_dir(),
-                      default_run_dir(training.run_root(), lora_name), resume=resume, overwrite=overwrite)
-    trainer = choose_engine(engine, family)
-    with torch.inference_mode(False), torch.enable_grad():
-        result = trainer.train(job, _progress(unique_id), log=logging.getLogger("lora_lab.trainer").info)
-    lora_index.register_new_lora(result.lora_path)
-    if model is None or clip is None:
-        loaded_model, loaded_clip = training.load_checkpoint(ckpt_name)
-        model, clip = model or loaded_model, clip or loaded_clip
-    tensors, _ = load_tensors(result.lora_path)
-    model, clip, applied = lora_apply.apply_lora(model, clip, tensors, 1.0, 1.0)
-    listed = training.lora_list_name(result.lora_path)
-    text = [f"saved {listed}: {result.steps} steps, final loss {result.final_loss:.4f}" if result.final_loss is not None
-            else f"saved {listed}: {result.steps} steps",
-            f"resumed from step {result.resumed_from}" if result.resumed_from is not None else "",
-            result.summary.text() if result.summary else "",
-            f"applied to {ckpt_name}: {applied.matched_keys} keys matched, {len(applied.unmatched_keys)} unmatched",
-            f"run files: {result.run_dir}"]
-    plot = _images([result.loss_plot] if result.loss_plot else [], "no loss plot")
-    samples = _images(result.samples, f"no samples ({result.engine})")
-    return NodeResult((listed, plot, samples, model, clip), ui={"text": ["\n".join(line for line in text if line)]})
+    settings = dict(rank=rank, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                    resolution=resolution, trigger_word=trigger_word.strip(), sample_steps=sample_steps)
+    request = TrainRequest(training.dataset_path(dataset_dir), training.checkpoint_path(ckpt_name), lora_name,
+                           training.lora_output_dir(), training.run_root(), settings, engine=engine,
+                           resume=resume, overwrite=overwrite)
+    *outputs, text = training.train_in_comfyui(request, _progress(unique_id), ckpt_name, model, clip)
+    return NodeResult(tuple(outputs), ui={"text": [text]})

@@ -49,7 +49,8 @@ SPEC = NodeSpec(
         Input("keep_loaded", "BOOLEAN", "Keep the model in memory for the next prompt (off: unload after this run).",
               default=True),
         Input("precision", "COMBO", "Number format of the loaded model. auto: int8 on the cpu (about 3x faster than "
-              "fp32; bf16 about 1.5x with scores closest to fp32), fp32 on a GPU. int8 runs on the cpu only.",
+              "fp32; bf16 about 1.5x with scores closest to fp32); on a GPU bf16 where supported, else fp32. int8 runs "
+              "on the cpu only, fp16 on a GPU only.",
               default="auto",
               options=PRECISIONS, optional=True),
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class TrainingConfig:
     seed: int = _help("seed for LoRA init, data order, noise and timesteps (runs are reproducible)", default=0)
     precision: str = _help("compute precision: auto (fp32 on CPU/MPS, bf16/fp16 on CUDA), fp32, fp16, bf16",
                            default="auto")
-    device: str = _help("auto, cpu, cuda or mps", default="auto")
+    device: str = _help("auto (inside ComfyUI: ComfyUI's device), cpu, cuda, cuda:N or mps", default="auto")
     gradient_checkpointing: bool = _help("recompute activations in backward: less memory, ~20% slower",
                                          default=False)
     cache_latents: bool = _help("encode every image with the VAE once, before training", default=True)
@@ -195,13 +196,19 @@ def _targets(c) -> str | None:
     return None
 
 
+def _device(c) -> str | None:
+    if c.device in DEVICES or re.fullmatch(r"cuda:\d{1,2}", str(c.device)):
+        return None
+    return f"device: expected one of {', '.join(DEVICES)} or cuda:N, got {c.device!r}"
+
+
 _CHECKS = (
     _choice("family", FAMILIES), _integer("rank", 1, 1024), _positive("alpha", optional=True),
     _integer("epochs", 1, 100_000), _integer("max_steps", 1, 10_000_000, optional=True),
     _positive("learning_rate"), _positive("text_encoder_lr", optional=True), _integer("batch_size", 1, 4096),
     _integer("gradient_accumulation", 1, 1024), _integer("resolution", 16, 4096), _integer("bucket_step", 8, 512),
     _resolution_multiple, _integer("seed", 0, 2**63 - 1), _choice("precision", PRECISIONS),
-    _choice("device", DEVICES), _choice("optimizer", OPTIMIZERS), _choice("lr_scheduler", LR_SCHEDULERS),
+    _device, _choice("optimizer", OPTIMIZERS), _choice("lr_scheduler", LR_SCHEDULERS),
     _integer("warmup_steps", 0, 10_000_000), _at_least("max_grad_norm", 0.0), _at_least("noise_offset", 0.0),
     _integer("quantize", 3, 8, optional=True), _targets, _integer("save_every", 0, 10_000_000),
     _integer("keep_states", 1, 100), _integer("sample_steps", 0, 1000), _integer("sample_every", 0, 10_000_000),

@@ -20,7 +20,8 @@ from .distributed import launch_command
 from .engine import Availability, TrainingEngine
 from .job import JobError, RunSummary, TrainingJob, TrainingResult
 from .process import EngineProcessError, run_tool
-from .trainer import Trainer, resolve_device
+from .policy import resolve_device
+from .trainer import Trainer
 
 REQUIRED_MODULES = ("torch", "diffusers", "transformers", "peft", "safetensors", "PIL")
 WORKER_MODULE = f"{__package__}.worker"
@@ -65,7 +66,13 @@ class InProcessEngine(TrainingEngine):
         self.check(job.config.family)
         self.check_settings(job)
         if job.processes == 1:
-            return Trainer(job, progress, log=log).run()
+            trainer = Trainer(job, progress, log=log)
+            try:
+                result = trainer.run()
+            finally:
+                freed = trainer.release()
+            result.freed_bytes = freed
+            return result
         return self._train_processes(job, progress, log)
 
     def _train_processes(self, job: TrainingJob, progress: Progress, log) -> TrainingResult:
@@ -73,7 +80,7 @@ class InProcessEngine(TrainingEngine):
         if importlib.util.find_spec(root_package) is None:
             raise JobError(f"processes: multi-process training starts 'python -m {WORKER_MODULE}', but the pack is "
                            "not importable by that name here (pip install it, or use 1 process)")
-        device = resolve_device(job.config.device)
+        device, _ = resolve_device(job.config.device, job.host_device)
         job.run_dir.mkdir(parents=True, exist_ok=True)
         job_file = job.run_dir / "job.json"
         write_json_atomic(job_file, job.to_dict())

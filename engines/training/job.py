@@ -43,6 +43,8 @@ class TrainingJob:
     overwrite: bool = False
     processes: int = 1
     model_configs: Path | None = None  # diffusers configs for a single-file model (default: the shipped ones)
+    host_device: str | None = None  # the device ComfyUI runs its models on (used when config.device is auto)
+    memory_estimate: str = ""  # the preflight's peak-memory figure, repeated in the summary and an OOM error
 
     def __post_init__(self) -> None:
         self.dataset, self.model = Path(self.dataset), Path(self.model)
@@ -92,12 +94,19 @@ class RunSummary:
     steps_per_epoch: int
     total_steps: int
     epochs: int
+    policy: str = ""  # device, precision, loss scaling and why that device (policy.DevicePolicy.text)
+    memory: str = ""  # the preflight's peak-memory estimate
 
     def text(self) -> str:
-        return (f"{self.engine} on {self.device} ({self.precision}): {self.processes} process(es) x batch "
-                f"{self.per_device_batch} x accumulation {self.gradient_accumulation} = effective batch "
-                f"{self.effective_batch}; {self.images} images, {self.samples_per_epoch} samples per epoch -> "
-                f"{self.steps_per_epoch} steps per epoch, {self.total_steps} steps ({self.epochs} epochs)")
+        lines = [f"{self.engine} on {self.device} ({self.precision}): {self.processes} process(es) x batch "
+                 f"{self.per_device_batch} x accumulation {self.gradient_accumulation} = effective batch "
+                 f"{self.effective_batch}; {self.images} images, {self.samples_per_epoch} samples per epoch -> "
+                 f"{self.steps_per_epoch} steps per epoch, {self.total_steps} steps ({self.epochs} epochs)"]
+        if self.policy:
+            lines.append(f"device policy: {self.policy}")
+        if self.memory:
+            lines.append(f"memory: {self.memory}")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -117,6 +126,7 @@ class TrainingResult:
     resumed_from: int | None = None
     config_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    freed_bytes: int | None = None  # memory the run's models gave back when it ended (in-process engine)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ..progress import Progress, no_progress
+from .config import ConfigError
 from .engine import Availability, TrainingEngine
 from .export import describe, import_external_lora
 from .job import RunSummary, TrainingJob, TrainingResult
@@ -129,7 +130,9 @@ class KohyaEngine(TrainingEngine):
         toml.write_text(dataset_toml(subsets, config), encoding="utf-8")
         config.save(job.run_dir)
         prompts = self._prompts(job, report) if config.sample_steps else None
-        command = self.command(job, train_arguments(job, toml, out, prompts, resume))
+        arguments = train_arguments(job, toml, out, prompts, resume)
+        self.check_arguments(config.family, arguments, log)
+        command = self.command(job, arguments)
         log("kohya: " + " ".join(command))
         outcome = run_tool(command, progress, cwd=str(self.sd_scripts), log=log)
         produced = out / f"{job.name}.safetensors"
@@ -146,6 +149,19 @@ class KohyaEngine(TrainingEngine):
         samples = sorted((out / "sample").glob("*.png")) if (out / "sample").is_dir() else []
         return TrainingResult(lora, job.run_dir, self.name, steps, steps, summary, outcome.last_loss,
                               samples=samples, config_path=job.run_dir / "training_config.json")
+
+    def check_arguments(self, family: str, arguments: list[str], log=print) -> None:
+        """Refuse, before launching, any argument the checkout's own parser would reject (read from its source;
+        a script without sd-scripts' ``setup_parser`` is launched unchecked, and the log says so)."""
+        from .kohya_args import argument_problems, read_options
+
+        options = read_options(self.sd_scripts, SCRIPTS[family])
+        if not options:
+            log(f"kohya: no setup_parser in {SCRIPTS[family]}; arguments not checked against sd-scripts' parser")
+            return
+        problems = argument_problems(arguments, options)
+        if problems:
+            raise ConfigError(f"kohya: {self.sd_scripts / SCRIPTS[family]} would reject: " + "; ".join(problems))
 
     def _prompts(self, job: TrainingJob, report) -> Path:
         """kohya's sample-prompt file: one line per prompt with its size/steps/seed options."""

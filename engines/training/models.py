@@ -228,6 +228,10 @@ class CheckpointFile(ModelSource):
     def scheduler_config(self) -> dict:
         return self._config("scheduler")
 
+    def part_config(self, name: str) -> dict:
+        """The diffusers config of one part (unet, vae, text_encoder, text_encoder_2), read without weights."""
+        return self._config(name)
+
     def vae_config(self) -> dict:
         return self._config("vae")
 
@@ -288,6 +292,9 @@ class DiffusersFolder(ModelSource):
 
     def scheduler_config(self) -> dict:
         return json.loads((self.path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+
+    def part_config(self, name: str) -> dict:
+        return json.loads((self.path / name / "config.json").read_text(encoding="utf-8"))
 
     def vae_config(self) -> dict:
         return json.loads((self.path / "vae" / "config.json").read_text(encoding="utf-8"))

@@ -9,9 +9,11 @@ and the loss log) -> export the LoRA, the loss plot and the final samples. Any e
 
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..progress import Progress, no_progress
@@ -23,33 +25,16 @@ from .job import RunSummary, TrainingJob, TrainingResult
 from .losslog import PLOT_FILE, LossLog, plot_losses
 from .models import TEXT_ENCODERS, open_model
 from .optim import build_lr_scheduler, build_optimizer
+from .policy import choose_policy
 from .preflight import PreflightReport, checked_preflight, write_missing_captions
 from .schedule import DataOrder, Layout, bucket_size, total_steps
 from .step import Conditioning, DiffusionLoss, draw_noise
 
 ENGINE_NAME = "inprocess"
-PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else "cpu"
-
-
-def resolve_precision(requested: str, device: str) -> str:
-    if requested != "auto":
-        return requested
-    if device != "cuda":
-        return "fp32"
-    import torch
-
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+class TrainingOutOfMemory(ValueError):
+    """The device ran out of memory mid-run; the completed steps were saved and can be resumed."""
 
 
 def dataset_digest(report: PreflightReport) -> str:
@@ -85,9 +70,13 @@ class Trainer:
                               f"{self.source.family} model; use TrainingConfig.for_family('{self.source.family}')")
         import torch
 
-        self.device = torch.device(resolve_device(self.config.device))
-        self.precision = resolve_precision(self.config.precision, self.device.type)
-        self.dtype = getattr(torch, PRECISION_DTYPES[self.precision])
+        policy = choose_policy(self.config.device, self.config.precision, self.job.host_device)
+        if self.context.distributed and policy.device_type == "cuda":
+            policy = replace(policy, device=self.context.device, reason=f"{policy.reason}, one GPU per process")
+            torch.cuda.set_device(torch.device(policy.device))
+        self.policy = policy
+        self.device, self.precision, self.dtype = torch.device(policy.device), policy.precision, policy.dtype
+        self.scaler = policy.grad_scaler()
 
     def plan(self) -> RunSummary:
         config, report = self.config, self.report
@@ -99,7 +88,8 @@ class Trainer:
         self.summary = RunSummary(
             ENGINE_NAME, str(self.device), self.precision, self.context.world, config.batch_size,
             config.gradient_accumulation, self.layout.global_batch, report.num_images, report.num_samples,
-            self.order.steps_per_epoch, self.total, math.ceil(self.total / self.order.steps_per_epoch))
+            self.order.steps_per_epoch, self.total, math.ceil(self.total / self.order.steps_per_epoch),
+            self.policy.text(), self.job.memory_estimate)
         return self.summary
 
     def build_model(self) -> None:
@@ -142,6 +132,8 @@ class Trainer:
         meta = state.read_meta(saved)
         state.check_compatible(meta, self.config.to_dict(), self.source.fingerprint, dataset_digest(self.report))
         state.load_state(saved, self.params, self.optimizer, self.lr_scheduler)
+        if self.scaler is not None and meta.get("grad_scaler"):
+            self.scaler.load_state_dict(meta["grad_scaler"])
         self.step = self.resumed_from = int(meta["step"])
         if self.context.is_main:
             log.truncate(self.step)
@@ -224,17 +216,29 @@ class Trainer:
             means = torch.stack([self.means[i] for i in items])
             stds = torch.stack([self.stds[i] for i in items])
             loss = self.loss_fn(self.unet, means, stds, positions, draws, self.conditioning(items))
-            (loss / self.layout.accumulation).backward()
+            scaled = loss / self.layout.accumulation
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             micro_losses.append(loss.item())
-        params = list(self.params.values())
-        average_gradients(params, self.context)
-        if self.config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-        self.optimizer.step()
-        self.lr_scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self._optimizer_step(list(self.params.values()))
         self.epoch = epoch
         return mean_across(sum(micro_losses) / len(micro_losses), self.context)
+
+    def _optimizer_step(self, params: list) -> None:
+        """Average, unscale (fp16), clip, step: with a GradScaler a step whose gradients overflowed is skipped."""
+        import torch
+
+        average_gradients(params, self.context)
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
     def train(self) -> None:
         log = LossLog(self.job.run_dir) if self.context.is_main else None
@@ -247,8 +251,13 @@ class Trainer:
                     log.append(self.step, self.epoch + 1, loss, self.lr_scheduler.get_last_lr()[0])
                 self.progress(self.step, self.total, f"step {self.step}/{self.total} loss {loss:.4f}")
                 self._periodic_work()
-        except BaseException:
-            self._save_on_stop()
+        except BaseException as exc:
+            if _out_of_memory(exc):
+                self.optimizer.zero_grad(set_to_none=True)
+                _empty_device_cache()
+            saved = self._save_on_stop()
+            if _out_of_memory(exc):
+                raise TrainingOutOfMemory(self._oom_message(saved)) from None
             raise
         finally:
             if log is not None:
@@ -266,13 +275,24 @@ class Trainer:
         if self.context.is_main and self.step > (self.resumed_from or 0):
             saved = self.save_state()
             self.log(f"stopped at step {self.step}; resumable state saved in {saved}")
+            return saved
+        return None
+
+    def _oom_message(self, saved: Path | None) -> str:
+        kept = (f"steps 1-{self.step} are saved in {saved}; turn resume on to continue from there" if saved
+                else "no step had completed, so nothing was saved")
+        estimate = self.job.memory_estimate or "no memory estimate"
+        return (f"out of {self.device} memory at step {self.step + 1} of {self.total} ({estimate}); {kept}. "
+                "Lower batch_size or resolution, turn gradient_checkpointing on, or use a smaller rank")
 
     def save_state(self) -> Path | None:
         if not self.context.is_main:
             return None
         meta = {"config": self.config.to_dict(), "model": self.source.fingerprint,
                 "dataset": dataset_digest(self.report), "epoch": self.step // self.order.steps_per_epoch,
-                "batch_in_epoch": self.step % self.order.steps_per_epoch, "total_steps": self.total}
+                "batch_in_epoch": self.step % self.order.steps_per_epoch, "total_steps": self.total,
+                "policy": self.policy.text(),
+                "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None}
         saved = state.save_state(self.job.run_dir, self.step, self.params, self.optimizer, self.lr_scheduler, meta,
                                  self.config.keep_states)
         LossLog(self.job.run_dir).sync()
@@ -352,3 +372,37 @@ class Trainer:
         return TrainingResult(lora, self.job.run_dir, ENGINE_NAME, self.step, self.total, self.summary,
                               self.losses[-1] if self.losses else None, list(self.losses), plot, samples,
                               self.resumed_from, getattr(self, "config_path", None))
+
+    def release(self) -> int:
+        """Drop every model, cache and optimizer this run holds; return the bytes that gave back (device
+        memory on a GPU, resident memory on the CPU)."""
+        from .memory import resident_bytes, return_freed_memory
+
+        before = _device_bytes(self.__dict__.get("device")) or resident_bytes() or 0
+        for name in ("unet", "text_encoders", "vae", "params", "optimizer", "lr_scheduler", "loss_fn", "means",
+                     "stds", "embeddings", "token_ids", "source", "scaler", "tokenizers"):
+            self.__dict__.pop(name, None)
+        return_freed_memory()
+        after = _device_bytes(self.__dict__.get("device")) or resident_bytes() or 0
+        return max(0, before - after)
+
+
+def _device_bytes(device) -> int | None:
+    import torch
+
+    if device is not None and device.type == "cuda":
+        return torch.cuda.memory_reserved(device)
+    return None
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError)
+
+
+def _empty_device_cache() -> None:  # after an OOM: so the state can still be saved
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

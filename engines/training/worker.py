@@ -25,13 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     from .distributed import context_from_env
     from .inprocess import RESULT_FILE, print_progress
     from .job import TrainingJob
-    from .trainer import Trainer, resolve_device
+    from .policy import resolve_device
+    from .trainer import Trainer
 
     threads = os.environ.get("LORA_LAB_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
     job = TrainingJob.from_dict(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
-    context = context_from_env(resolve_device(job.config.device))
+    context = context_from_env(resolve_device(job.config.device, job.host_device)[0])
     quiet = lambda message: None  # noqa: E731 - only rank 0 speaks
     try:
         result = Trainer(job, print_progress if context.is_main else no_progress, context,

@@ -9,7 +9,8 @@ import pytest
 
 from comfyui_lora_lab.engines.lora_format import read_header
 from comfyui_lora_lab.engines.training.config import TrainingConfig
-from comfyui_lora_lab.engines.training.engine import EngineUnavailable, choose_engine
+from comfyui_lora_lab.engines.training.engine import EngineUnavailable
+from comfyui_lora_lab.engines.training.registry import choose_engine
 from comfyui_lora_lab.engines.training.job import TrainingJob
 from comfyui_lora_lab.engines.training.kohya import KohyaEngine
 from comfyui_lora_lab.engines.training.mflux import MfluxEngine
