@@ -112,6 +112,8 @@ def optimise(scorer: PromptScorer, assembly: LoraAssembly, start: torch.Tensor, 
     Raises NonFiniteError on NaN/inf and BudgetError when no learning rate tried stays inside the budget.
     """
     begin = time.perf_counter()
+    if not torch.isfinite(start).all():
+        raise NonFiniteError("the start LoRA (proposal) has NaN/inf values; retrain or drop the proposer")
     start = project_into_budget(scorer, assembly, start.detach(), config.budget)[0]
     learning_rate, warnings = config.learning_rate, []
     for _ in range(config.max_backoffs + 1):
@@ -140,7 +142,7 @@ def _run(scorer, assembly, start, config, learning_rate, progress, progress_offs
     stopped, total, projections, begin = "steps", progress_total or config.steps, 0, time.perf_counter()
     for step in range(config.steps):
         terms = scorer.terms(assembly.lora_params(flat))
-        change = float(terms.conditioning_change.detach())
+        change = float(terms.bounded_change.detach())
         if change > config.budget:
             if step <= config.probe_steps:
                 raise _LeftBudget(step, change)
@@ -178,7 +180,7 @@ def _loss(scorer, terms, assembly, flat, config, history, step) -> torch.Tensor:
                              f"change {float(terms.change.detach()):.4g}); lower the learning rate")
     history["nll"].append(float(terms.nll.detach()))
     history["loss"].append(float(loss.detach()))
-    history["drift"].append(float(terms.conditioning_change.detach()))
+    history["drift"].append(float(terms.bounded_change.detach()))
     return loss
 
 
@@ -214,7 +216,7 @@ def _pull_back(scorer, assembly, flat, budget: float, change: float):
         with torch.no_grad():
             flat.mul_(b_scale(assembly, 0.95 * budget / change, flat.device))
         terms = scorer.terms(assembly.lora_params(flat))
-        change = float(terms.conditioning_change.detach())
+        change = float(terms.bounded_change.detach())
         if change <= budget:
             return terms
     raise NonFiniteError(f"could not bring the conditioning back inside the budget {budget:g} (change {change:.3g})")
@@ -226,7 +228,7 @@ def project_into_budget(scorer, assembly, flat: torch.Tensor, budget: float) -> 
     flat = flat.clone()
     for count in range(9):
         with torch.no_grad():
-            change = float(scorer.terms(assembly.lora_params(flat)).conditioning_change)
+            change = float(scorer.terms(assembly.lora_params(flat)).bounded_change)
         if change <= budget:
             return flat, count
         flat = flat * b_scale(assembly, 0.95 * budget / change, flat.device)
@@ -239,7 +241,7 @@ def _best_inside(scorer, assembly, flat, best, budget: float):
         final = scorer.terms(assembly.lora_params(flat))
         if not torch.isfinite(final.nll):
             raise NonFiniteError("the final score is NaN/inf; lower the learning rate")
-        if float(final.conditioning_change) <= budget and float(final.nll) <= best[0]:
+        if float(final.bounded_change) <= budget and float(final.nll) <= best[0]:
             return flat, final
         return best[1], scorer.terms(assembly.lora_params(best[1]))
 

@@ -95,6 +95,7 @@ class EncoderReport:
     conditioning_change: float = 0.0  # relative L2 over every position the model reads (and the pooled vector)
     sequence_change: float = 0.0
     pooled_change: float = 0.0
+    masked_change: float | None = None  # masked score: change of the masked copies' states (also bounded)
     budget: float = 0.0
     control_gain_ratio: float = 0.0  # shuffled-prompt gain / prompt gain
     control_flagged: bool = False  # the shuffled control gained at least half as much as the prompt
@@ -293,7 +294,8 @@ def _report(bundle, tokens: PromptTokens, scorer: PromptScorer, assembly: LoraAs
         pooled_cos=float(final.pooled_cos), control_nll_base=control_base, control_nll_after=control_after,
         control_gap=gain - control_gain, shuffle_specificity=_ratio(gain, control_gain),
         conditioning_change=float(final.conditioning_change), sequence_change=float(final.change),
-        pooled_change=float(final.pooled_change), budget=settings.budget, control_gain_ratio=ratio,
+        pooled_change=float(final.pooled_change), budget=settings.budget,
+        masked_change=None if final.read_change is None else float(final.read_change), control_gain_ratio=ratio,
         control_flagged=ratio >= 0.5, read_layer=bundle.encoder.read_layer.describe(),
         positions_kept=scorer.positions, layers=len(assembly.slots), learning_rate=result.learning_rate,
         projections=result.projections,

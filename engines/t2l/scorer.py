@@ -35,15 +35,27 @@ class ScoreTerms:
     pooled_change: torch.Tensor  # relative L2 change of the pooled vector (0 when the model does not use it)
     pooled_cos: torch.Tensor
     nll_negative: torch.Tensor | None = None  # mean NLL of the negatives (other orders), 0 without them
+    read_change: torch.Tensor | None = None  # bidirectional: relative L2 change of the masked copies' states
 
     @property
     def drift(self) -> torch.Tensor:
-        """The keep term: squared relative changes of everything the model reads."""
-        return self.change.pow(2) + self.pooled_change.pow(2)
+        """The keep term: squared relative changes of everything the model reads (and the score reads)."""
+        extra = 0 if self.read_change is None else self.read_change.pow(2)
+        return self.change.pow(2) + self.pooled_change.pow(2) + extra
 
     @property
     def conditioning_change(self) -> torch.Tensor:
+        """The larger relative change of what the diffusion model reads: the padded sequence or the pooled vector."""
         return torch.maximum(self.change, self.pooled_change)
+
+    @property
+    def bounded_change(self) -> torch.Tensor:
+        """What the budget bounds: the conditioning change, and for a masked score also the masked copies' states,
+        which the model never reads but the score does (without this a LoRA could key on the mask token and
+        lower the score while the conditioning hardly moves)."""
+        if self.read_change is None:
+            return self.conditioning_change
+        return torch.maximum(self.conditioning_change, self.read_change)
 
 
 @dataclass(frozen=True)
@@ -106,10 +118,15 @@ class PromptScorer:
         self.negatives = len(blocks) - 1
         self.pooled_index = len(special.wrap(self.ids)) - 1
         self.pooled_used = window.pooled_used
+        self.masked_rows = None if encoder.causal else len(blocks[0][0])  # rows 0..n-1: the prompt's masked copies
         with torch.no_grad():
             base = encoder.forward(self.inputs[self.clean_row:self.clean_row + 1], None, self.pooled_index,
                                    need_pooled=True)
             self.base_negative_nll = self.terms(None, with_keep=False).nll_negative.detach()
+            if self.masked_rows:
+                self.base_masked = encoder.forward(self.inputs[: self.masked_rows], None, self.pooled_index,
+                                                   need_pooled=False).conditioning.detach()
+                self._masked_norm = self.base_masked.norm().clamp(min=1e-12)
         self.base_conditioning = base.conditioning[0].detach()
         self.base_pooled = base.pooled[0].detach()
         self._cond_norm = self.base_conditioning.norm().clamp(min=1e-12)
@@ -145,11 +162,14 @@ class PromptScorer:
         if not with_keep:
             return ScoreTerms(nll, zero, zero, zero + 1, negative)
         change = (out.conditioning[self.clean_row] - self.base_conditioning).norm() / self._cond_norm
+        read = None
+        if self.masked_rows:
+            read = (out.conditioning[: self.masked_rows] - self.base_masked).norm() / self._masked_norm
         if not self.pooled_used:
-            return ScoreTerms(nll, change, zero, zero + 1, negative)
+            return ScoreTerms(nll, change, zero, zero + 1, negative, read)
         pooled = out.pooled[self.clean_row]
         return ScoreTerms(nll, change, (pooled - self.base_pooled).norm() / self._pooled_norm,
-                          F.cosine_similarity(pooled, self.base_pooled, dim=0), negative)
+                          F.cosine_similarity(pooled, self.base_pooled, dim=0), negative, read)
 
     def nll(self, lora=None) -> float:
         with torch.no_grad():
