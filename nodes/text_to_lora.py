@@ -50,7 +50,7 @@ SPEC = NodeSpec(
         Input("learning_rate", "FLOAT", "Adam step size (backed off, with a note, if it leaves the budget at once).",
               default=0.01, min=0.0001, max=1.0, step=0.0001),
         Input("budget", "FLOAT", "Largest relative change (L2) of the conditioning the diffusion model reads; "
-              "0.05 is about a (prompt:1.05) emphasis.", default=0.05, min=0.001, max=1.0, step=0.001),
+              "0.05 is of the order of a (prompt:1.05) emphasis.", default=0.05, min=0.001, max=1.0, step=0.001),
         Input("keep_weight", "FLOAT", "How strongly, inside the budget, the conditioning is held near the original.",
               default=1.0, min=0.0, max=1000.0, step=0.01),
         Input("strength", "FLOAT", "Strength the LoRA is applied to the output CLIP with.", default=1.0,
