@@ -33,6 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the speed run after one cold run of each loop (median)")
     parser.add_argument("--prompts", type=int, default=50, help="held-out prompts of the quality run")
     parser.add_argument("--cross", type=int, default=5, help="other prompts each LoRA is scored on")
+    parser.add_argument("--max-words", type=int, default=24,
+                        help="longest real prompt used (a masked score costs tokens^2 per step)")
     parser.add_argument("--calibration-prompts", type=int, default=400)
     parser.add_argument("--train-prompts", type=int, default=80, help="corpus prompts the proposer is trained on")
     parser.add_argument("--proposer-rounds", type=int, default=16, help="meta-learning rounds of proposer training")

@@ -74,11 +74,12 @@ def heldout_prompts(args) -> tuple[list[str], str]:
                 prompt = (json.loads(line).get("prompt") or "").strip()
             except (json.JSONDecodeError, AttributeError):
                 continue
-            if len(prompt.split()) >= 3 and prompt.lower() not in seen:
+            if 3 <= len(prompt.split()) <= args.max_words and prompt.lower() not in seen:
                 seen.add(prompt.lower())
                 out.append(prompt)
         if len(out) > args.cross:
-            return out[: args.prompts + args.cross], f"{path} ({len(out)} distinct prompts of 3+ words)"
+            return out[: args.prompts + args.cross], (f"{path} ({len(out)} distinct prompts of 3 to "
+                                                      f"{args.max_words} words)")
     return corpus.generate(args.prompts + args.cross, "heldout"), "corpus.generate(..., 'heldout') (no data file)"
 
 

@@ -112,6 +112,11 @@ def encoder_bundles(clip, config) -> list:
     for target in config.encoders:
         transformer = getattr(clip.cond_stage_model, target.component).transformer
         if target.kind == "t5":
+            if read_layer(clip, target.component) != (-1, True):
+                from ..engines.t2l.config import ConfigError
+
+                raise ConfigError(f"'{target.component}' is set to read a hidden layer (CLIP Set Last Layer); Text "
+                                  "to LoRA reads T5 at its last layer only: remove the node before this one")
             encoder = _t5_encoder(transformer)
         else:
             encoder = _clip_encoder(transformer, *read_layer(clip, target.component))
