@@ -1,8 +1,9 @@
 """Text-to-LoRA: speed at real CLIP-L shapes vs a plain PEFT loop; quality and proposer on all-MiniLM-L6-v2.
 
 ``--parts speed,quality,proposer`` picks what runs (the proposer part needs the quality part's B = 0 runs).
-Keys: ``speed_s``, ``speedup_vs_plain``, ``nll_drop``, ``pooled_cos``, ``shuffle_specificity``,
-``cross_prompt_specificity``, ``proposer_step_ratio`` and the details behind them.
+Keys: ``speed_s``, ``speedup_vs_plain``, ``conditioning_budget``, ``conditioning_change_max``, ``nll_drop``,
+``shuffle_specificity``, ``cross_prompt_specificity``, ``control_flagged_rate``, ``proposer_step_ratio`` (with
+``proposer_steps_median_without_prompt``, the ablation) and the details behind them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import tempfile
 
 PARTS = ("speed", "quality", "proposer")
+GOALS = {"conditioning_change_max_over_budget": ("<=", 1.0), "nll_drop": (">=", 0.30),
+         "shuffle_specificity": (">=", 3.0), "cross_prompt_specificity": (">=", 10.0), "speed_s": ("<=", 3.0),
+         "speedup_vs_plain": (">=", 3.0), "proposer_step_ratio": (">=", 2.0)}
 
 
 def add_arguments(parser) -> None:
@@ -18,13 +22,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--budget", type=float, default=0.05, help="conditioning budget (relative L2)")
     parser.add_argument("--keep", type=float, default=1.0)
+    parser.add_argument("--heldout-data", default="/work/shared/data/lora_choices_dev.jsonl",
+                        help="JSONL of real prompts (read in place, never copied) for the held-out quality prompts; "
+                             "the corpus's held-out split when absent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--tokens", type=int, default=20, help="prompt tokens of the speed run")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the speed run after one cold run of each loop (median)")
     parser.add_argument("--prompts", type=int, default=50, help="held-out prompts of the quality run")
     parser.add_argument("--cross", type=int, default=5, help="other prompts each LoRA is scored on")
+    parser.add_argument("--max-words", type=int, default=24,
+                        help="longest real prompt used (a masked score costs tokens^2 per step)")
     parser.add_argument("--calibration-prompts", type=int, default=400)
     parser.add_argument("--train-prompts", type=int, default=80, help="corpus prompts the proposer is trained on")
     parser.add_argument("--proposer-rounds", type=int, default=16, help="meta-learning rounds of proposer training")
@@ -57,4 +67,6 @@ def run(args) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             args.store = args.store or tmp
             out.update(t2l_quality.measure(args))
+    if "conditioning_change_max" in out:
+        out["conditioning_change_max_over_budget"] = round(out["conditioning_change_max"] / args.budget, 4)
     return out

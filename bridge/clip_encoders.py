@@ -6,6 +6,11 @@ an ``SDClipModel`` whose ``.transformer`` state dict uses the transformers key n
 (each an ``SDTokenizer`` wrapping a transformers tokenizer). We ask ComfyUI to load the CLIP with its patches
 applied (what ComfyUI's own CLIPSave does, so LoRAs applied earlier in the graph count), then copy the weights to
 fp32 CPU tensors outside inference mode. Nothing of ComfyUI's model is modified by us.
+
+What the diffusion model reads is taken from the CLIP object itself, not from the preset: the layer CLIP Set Last
+Layer chose (``clip.layer_idx``, applied to each encoder as ComfyUI's ``SDClipModel.set_clip_options`` does, with
+the encoder's own ``layer_norm_hidden_state``), the tokenizer's pad id and padded window, and the device ComfyUI
+loads the text encoder on.
 """
 
 from __future__ import annotations
@@ -18,7 +23,45 @@ def _activation_name(function, table: dict) -> str:
     raise ValueError(f"unknown activation function {function!r} in the text encoder")
 
 
-def _clip_encoder(transformer, conditioning_layer: int):
+def read_layer(clip, component: str) -> tuple[int, bool]:
+    """(layer counted from the end, final norm applied) that ComfyUI's encode of this CLIP reads for ``component``.
+
+    Mirrors ``SDClipModel``: with a CLIP Set Last Layer value, ``set_clip_options({"layer": idx})`` makes the layer
+    ``"hidden"`` at ``idx`` (``"last"`` when ``|idx|`` exceeds the blocks); without one, the encoder's defaults.
+    """
+    model = getattr(clip.cond_stage_model, component)
+    blocks = int(model.num_layers)
+    normed = bool(getattr(model, "layer_norm_hidden_state", True))
+    layer, index = getattr(model, "options_default", (model.layer, model.layer_idx, None))[:2]
+    chosen = getattr(clip, "layer_idx", None)
+    if chosen is not None:
+        layer, index = ("last", None) if abs(chosen) > blocks else ("hidden", chosen)
+    if layer == "last" or index is None:
+        return -1, True
+    if layer != "hidden":
+        from ..engines.t2l.config import ConfigError
+
+        raise ConfigError(f"text encoder '{component}' reads layer {layer!r}; Text to LoRA supports one read layer")
+    index = int(index)
+    return (index - blocks if index >= 0 else index), normed
+
+
+def window_of(clip, component: str) -> tuple[int | None, int]:
+    """(pad id, padded length) of ComfyUI's tokenizer for ``component``: what the diffusion model reads."""
+    tokenizer = getattr(clip.tokenizer, component)
+    pad = getattr(tokenizer, "pad_token", None)
+    if getattr(tokenizer, "pad_to_max_length", True):
+        return pad, int(tokenizer.max_length)
+    return pad, int(getattr(tokenizer, "min_length", None) or 0)
+
+
+def encoder_device(clip) -> str | None:
+    """The device ComfyUI loads this CLIP's text encoders on (``clip.patcher.load_device``)."""
+    device = getattr(getattr(clip, "patcher", None), "load_device", None)
+    return None if device is None else str(device)
+
+
+def _clip_encoder(transformer, conditioning_layer: int, normed: bool):
     import comfy.clip_model
 
     from ..engines.t2l.encoders import private_copy
@@ -28,7 +71,7 @@ def _clip_encoder(transformer, conditioning_layer: int):
     activation = _activation_name(first.mlp.activation, comfy.clip_model.ACTIVATIONS)
     weights = private_copy(transformer.state_dict())
     return ClipEncoder(weights, first.self_attn.heads, activation, conditioning_layer,
-                       transformer.text_model.final_layer_norm.eps)
+                       transformer.text_model.final_layer_norm.eps, layer_norm_hidden_state=normed)
 
 
 def _t5_encoder(transformer):
@@ -68,9 +111,17 @@ def encoder_bundles(clip, config) -> list:
     bundles = []
     for target in config.encoders:
         transformer = getattr(clip.cond_stage_model, target.component).transformer
-        encoder = _t5_encoder(transformer) if target.kind == "t5" else _clip_encoder(transformer,
-                                                                                      target.conditioning_layer)
+        if target.kind == "t5":
+            if read_layer(clip, target.component) != (-1, True):
+                from ..engines.t2l.config import ConfigError
+
+                raise ConfigError(f"'{target.component}' is set to read a hidden layer (CLIP Set Last Layer); Text "
+                                  "to LoRA reads T5 at its last layer only: remove the node before this one")
+            encoder = _t5_encoder(transformer)
+        else:
+            encoder = _clip_encoder(transformer, *read_layer(clip, target.component))
         hf_tokenizer = getattr(clip.tokenizer, target.component).tokenizer
         tokenizer = wrap_tokenizer(hf_tokenizer, target.kind, target.mask_token)
-        bundles.append(EncoderBundle(target.component, encoder, tokenizer))
+        pad, length = window_of(clip, target.component)
+        bundles.append(EncoderBundle(target.component, encoder, tokenizer, encoder_device(clip), pad, length))
     return bundles

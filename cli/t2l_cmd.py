@@ -25,10 +25,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--keep", type=float, default=1.0, help="weight of the state-drift (keep) term")
+    parser.add_argument("--budget", type=float, default=0.05,
+                        help="largest relative L2 change of the conditioning the model reads (all padded positions "
+                             "and the pooled vector where used)")
+    parser.add_argument("--keep", type=float, default=1.0, help="weight of the keep term, in units of the budget")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: the CPU)")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="matrices of the loop: auto = bf16 where supported (CUDA, or a CPU with native bf16), "
+                             "fp16 with loss scaling on GPUs without bf16, else fp32")
     parser.add_argument("--proposer", action="append", default=[], metavar="[NAME=]FILE",
                         help="proposer file (repeat NAME=FILE per encoder)")
     parser.add_argument("--store", default=str(DEFAULT_STORE), help="folder of calibrations and proposers")
@@ -72,10 +78,24 @@ def _bundles(args, config):
         raise ValueError(f"preset '{config.name}' needs --encoder for {missing}")
     bundles = []
     for target in config.encoders:
-        encoder, tokenizer = load_encoder_dir(folders[target.component], target.kind, target.conditioning_layer)
+        encoder, tokenizer = load_encoder_dir(folders[target.component], target.kind, target.conditioning_layer,
+                                              target.layer_norm_hidden_state)
         bundles.append(EncoderBundle(target.component, encoder, wrap_tokenizer(tokenizer, target.kind,
                                                                              target.mask_token)))
     return bundles
+
+
+def _check_before_loading(args, request) -> None:
+    """Family/layout, device and the weights' memory, before any encoder is read (the rest is checked by the
+    pipeline's preflight before step 1)."""
+    from ..engines.t2l import device as device_policy
+    from ..engines.t2l.pipeline import check_layout
+
+    check_layout(request.config, request.layout)
+    plan = device_policy.plan(request.device, None, request.precision)
+    for target in request.config.encoders:
+        needed = device_policy.estimate_bytes(target, target.max_tokens // 4, plan, checkpointing=target.kind == "t5")
+        device_policy.check_fits(needed, device_policy.available_bytes(needed), f"encoder '{target.component}'")
 
 
 def _request(args, prompt: str):
@@ -85,9 +105,10 @@ def _request(args, prompt: str):
 
     config = load_config(args.preset).with_rank(args.rank)
     proposers = _pairs(args.proposer, [e.component for e in config.encoders], "--proposer")
-    optimiser = OptimiseConfig(steps=args.steps, learning_rate=args.lr, keep_weight=args.keep,
+    optimiser = OptimiseConfig(steps=args.steps, learning_rate=args.lr, budget=args.budget, keep_weight=args.keep,
                                weight_decay=args.weight_decay, seed=args.seed)
-    return T2LRequest(prompt, config, optimiser, Path(args.store), proposers, precision=args.precision)
+    return T2LRequest(prompt, config, optimiser, Path(args.store), proposers, precision=args.precision,
+                      device=args.device)
 
 
 def _print_progress(done: int, total: int, message: str = "") -> None:
@@ -103,6 +124,7 @@ def run(args) -> int:
     from ..engines.t2l import output, pipeline
 
     request = _request(args, args.prompt)
+    _check_before_loading(args, request)
     result = pipeline.run(request, _bundles(args, request.config), _print_progress)
     path = output.save_result_as(result, args.out)
     summary = result.summary() | {"path": str(path)}
@@ -111,8 +133,11 @@ def run(args) -> int:
         return 0
     for report in result.reports:
         print(f"{report.component}: NLL {report.nll_base:.4f} -> {report.nll_after:.4f} "
-              f"({100 * report.nll_drop:.1f}% drop), pooled cos {report.pooled_cos:.4f}, "
-              f"shuffled control gap {report.control_gap:.4f}, {report.steps_run} steps, {report.seconds:.1f}s")
+              f"({100 * report.nll_drop:.1f}% drop), conditioning change {report.conditioning_change:.4f} "
+              f"(budget {report.budget:g}, read layer {report.read_layer}, {report.positions_kept} positions), "
+              f"shuffled control gap {report.control_gap:.4f}{' [control flagged]' if report.control_flagged else ''}, "
+              f"{report.steps_run} steps, {report.seconds:.1f}s on {report.device['device']} "
+              f"({report.device['matrices']} matrices)")
         for warning in report.warnings:
             print(f"  note: {warning}")
     print(f"wrote {path}")
@@ -122,7 +147,7 @@ def run(args) -> int:
 def train(args) -> int:
     """Meta-learn a proposer for the (single) encoder of the preset from optimiser runs over the corpus."""
     from ..engines.t2l import corpus
-    from ..engines.t2l.pipeline import calibration_for, matrix_dtype, prepare
+    from ..engines.t2l.pipeline import calibration_for, matrix_dtype, prepare, score_window
     from ..engines.t2l.proposer import ProposerSpec, save_proposer
     from ..engines.t2l.proposer_train import TrainConfig, corpus_prompts, train_proposer
 
@@ -136,7 +161,7 @@ def train(args) -> int:
                                   request.calibration_positions, _print_progress)
     hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
     prompts = corpus_prompts(corpus.generate(args.prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
-                             bundle.tokenizer.window(target.max_tokens), calibration)
+                             bundle.tokenizer.window(target.max_tokens), calibration, score_window(bundle, target))
     spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
                         assembly.rank, assembly.alpha,
                         tuple((s.path, s.in_features, s.out_features) for s in assembly.slots))

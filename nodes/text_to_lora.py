@@ -1,8 +1,9 @@
 """Text to LoRA (optimise): a per-prompt text-encoder LoRA, applied to the CLIP and optionally saved.
 
-Thin adapter: widgets -> ``engines.t2l.pipeline.run`` on private fp32 copies of the CLIP's encoders (from
-``bridge.clip_encoders``), outside ComfyUI's inference mode; the result is applied through ComfyUI's own LoRA
-loader (``bridge.lora_apply``) and written by ``engines.t2l.output`` into ``loras/text_to_lora/``.
+Thin adapter: widgets -> one engine use case, ``engines.t2l.output.text_to_lora``, on private copies of the
+CLIP's encoders (``bridge.clip_encoders``, which also reads the layer CLIP Set Last Layer chose, the padded window
+and the encoder's device), outside ComfyUI's inference mode; the result is applied through ComfyUI's own LoRA
+loader (``bridge.lora_apply``) and written into ``loras/text_to_lora/``.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ SPEC = NodeSpec(
     node_id="LoRALabTextToLoRAOptimize",
     display_name="Text to LoRA (optimise)",
     description="Turn a prompt into a LoRA for the text encoder(s): propose a start, then optimise it so the "
-                "encoder's states predict the prompt's own tokens better (calibrated tied readout), while a keep "
-                "term holds the states close to the original. Outputs the patched CLIP, the saved file, a report "
-                "with the score before/after and a shuffled-prompt control, and the loss curve.",
+                "states the diffusion model reads (the layer CLIP Set Last Layer chose) predict the prompt's own "
+                "tokens better (calibrated tied readout), while the conditioning it hands the model (every padded "
+                "position, and the pooled vector where used) moves by at most the budget. Outputs the patched "
+                "CLIP, the saved file, a report with the score before/after, the conditioning change and a "
+                "shuffled-prompt control, and the loss curve.",
     inputs=(
         Input("clip", "CLIP", "The text encoder(s) to make the LoRA for (its current patches are included)."),
         Input("prompt", "STRING", "The prompt. Weight/embedding/LoRA syntax is stripped; the words are kept.",
@@ -44,8 +47,11 @@ SPEC = NodeSpec(
               "models/text_to_lora.", default="sd15", options=_config_choices),
         Input("rank", "INT", "LoRA rank (at most the layer width).", default=4, min=1, max=128, step=1),
         Input("steps", "INT", "Optimiser steps per encoder.", default=50, min=1, max=1000, step=1),
-        Input("learning_rate", "FLOAT", "Adam step size.", default=0.01, min=0.0001, max=1.0, step=0.0001),
-        Input("keep_weight", "FLOAT", "How strongly the states are held close to the original encoder's.",
+        Input("learning_rate", "FLOAT", "Adam step size (backed off, with a note, if it leaves the budget at once).",
+              default=0.01, min=0.0001, max=1.0, step=0.0001),
+        Input("budget", "FLOAT", "Largest relative change (L2) of the conditioning the diffusion model reads; "
+              "0.05 is of the order of a (prompt:1.05) emphasis.", default=0.05, min=0.001, max=1.0, step=0.001),
+        Input("keep_weight", "FLOAT", "How strongly, inside the budget, the conditioning is held near the original.",
               default=1.0, min=0.0, max=1000.0, step=0.01),
         Input("strength", "FLOAT", "Strength the LoRA is applied to the output CLIP with.", default=1.0,
               min=-10.0, max=10.0, step=0.01),
@@ -59,7 +65,7 @@ SPEC = NodeSpec(
     outputs=(
         Output("CLIP", "CLIP", "The CLIP with the new LoRA applied (through ComfyUI's LoRA loader)."),
         Output("lora_path", "STRING", "Path of the saved LoRA (empty when not saved)."),
-        Output("report", "STRING", "JSON report: NLL before/after, drift, pooled cosine, shuffled control, keys."),
+        Output("report", "STRING", "JSON report: NLL before/after, conditioning change, shuffled control, device."),
         Output("loss_curve", "IMAGE", "The prompt-token NLL per optimiser step."),
     ),
     hidden=("unique_id",),
@@ -90,7 +96,7 @@ def _load_config(name: str):
     return load_config(folders.resolve(FOLDER, name))
 
 
-def _request(prompt, config, rank, steps, learning_rate, keep_weight, seed, proposer):
+def _request(prompt, config, rank, steps, learning_rate, budget, keep_weight, seed, proposer):
     from ..bridge import folders
     from ..engines.t2l.optimiser import OptimiseConfig
     from ..engines.t2l.pipeline import T2LRequest
@@ -100,7 +106,8 @@ def _request(prompt, config, rank, steps, learning_rate, keep_weight, seed, prop
     proposers = {}
     if proposer != NO_PROPOSER:
         proposers = {_proposer_component(folders.resolve(FOLDER, proposer)): str(folders.resolve(FOLDER, proposer))}
-    optimiser = OptimiseConfig(steps=steps, learning_rate=learning_rate, keep_weight=keep_weight, seed=seed)
+    optimiser = OptimiseConfig(steps=steps, learning_rate=learning_rate, budget=budget, keep_weight=keep_weight,
+                               seed=seed)
     return T2LRequest(prompt, target, optimiser, store, proposers)
 
 
@@ -110,36 +117,39 @@ def _proposer_component(path) -> str:
     return load_proposer(path).spec.component
 
 
-def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate: float, keep_weight: float,
-            strength: float, seed: int, proposer: str, save: bool, name_prefix: str,
+def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate: float, budget: float,
+            keep_weight: float, strength: float, seed: int, proposer: str, save: bool, name_prefix: str,
             unique_id: str | None = None) -> NodeResult:
     import torch
 
-    from ..bridge import clip_encoders, folders, lora_apply, lora_index, progress
-    from ..engines.lora_format import render
-    from ..engines.t2l import output, pipeline, plot
+    from ..bridge import clip_encoders, progress
+    from ..engines.t2l import output
 
-    request = _request(prompt, config, rank, steps, learning_rate, keep_weight, seed, proposer)
+    request = _request(prompt, config, rank, steps, learning_rate, budget, keep_weight, seed, proposer)
     report_progress = progress.comfy_progress(steps * len(request.config.encoders), unique_id)
     with torch.inference_mode(False), torch.enable_grad():
         bundles = clip_encoders.encoder_bundles(clip, request.config)
-        result = pipeline.run(request, bundles, report_progress)
-    path = output.save_result(result, folders.default_lora_dir() / output.SUBFOLDER, name_prefix) if save else None
-    if path is not None:
-        lora_index.register_new_lora(path)
-    tensors = render(result.weights, "kohya", request.config.family)
-    _, new_clip, applied = lora_apply.apply_lora(None, clip, tensors, 0.0, strength)
-    summary = result.summary() | {"path": str(path or ""), "applied": applied.to_dict(max_listed=5)}
-    curve = plot.loss_curve_image({r.component: r.curve for r in result.reports})
-    image = torch.from_numpy(curve).unsqueeze(0)
-    return NodeResult((new_clip, str(path or ""), json.dumps(summary, default=str), image),
-                      ui={"text": [_text(result, path, applied)]}, preview_images=image)
+        done = output.text_to_lora(request, bundles, _save_folder(save), name_prefix, report_progress)
+    return _outputs(clip, done, strength)
 
 
-def _text(result, path, applied) -> str:
-    lines = [f"{r.component}: NLL {r.nll_base:.3f} -> {r.nll_after:.3f} ({100 * r.nll_drop:.1f}% drop), "
-             f"pooled cos {r.pooled_cos:.4f}, shuffled-control gap {r.control_gap:.3f}, {r.steps_run} steps "
-             f"in {r.seconds:.1f}s" for r in result.reports]
-    lines.append(f"{applied.matched_keys} LoRA keys applied, {len(applied.unmatched_keys)} not loaded")
-    lines.append(f"saved {path}" if path else "not saved")
-    return "\n".join(lines)
+def _save_folder(save: bool):
+    from ..bridge import folders
+    from ..engines.t2l.output import SUBFOLDER
+
+    return folders.default_lora_dir() / SUBFOLDER if save else None
+
+
+def _outputs(clip, done, strength: float) -> NodeResult:
+    """Register the saved file, apply the LoRA through ComfyUI's loader, and turn the outcome into outputs."""
+    import torch
+
+    from ..bridge import lora_apply, lora_index
+
+    if done.path is not None:
+        lora_index.register_new_lora(done.path)
+    _, new_clip, applied = lora_apply.apply_lora(None, clip, done.kohya_tensors, 0.0, strength)
+    image = torch.from_numpy(done.curve).unsqueeze(0)
+    summary = json.dumps(done.summary | {"applied": applied.to_dict(max_listed=5)}, default=str)
+    text = f"{applied.matched_keys} LoRA keys applied, {len(applied.unmatched_keys)} not loaded\n{done.text}"
+    return NodeResult((new_clip, done.path_text, summary, image), ui={"text": [text]}, preview_images=image)

@@ -26,8 +26,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .encoders.base import SpecialTokens
-
 MODES = ("temperature_bias", "linear", "auto")
 
 
@@ -48,6 +46,15 @@ class Calibration:
             states = states @ self.transform.T
         return (states.to(readout.dtype) @ readout.T).float() / self.temperature + self.bias
 
+    def to(self, device) -> Calibration:
+        """This calibration with its tensors on ``device`` (itself when they already are)."""
+        device = torch.device(device)
+        if self.bias.device == device:
+            return self
+        transform = None if self.transform is None else self.transform.to(device)
+        return Calibration(self.temperature, self.bias.to(device), transform, self.mode, self.fingerprint,
+                           self.positions, self.nll_raw, self.nll_calibrated, self.corpus)
+
     def summary(self) -> dict:
         return {"mode": self.mode, "temperature": round(self.temperature, 5), "positions": self.positions,
                 "heldout_nll_raw": round(self.nll_raw, 4), "heldout_nll_calibrated": round(self.nll_calibrated, 4),
@@ -55,34 +62,15 @@ class Calibration:
 
 
 def fingerprint(encoder) -> str:
-    """A short hash of the encoder's shapes and a sample of its weights (cheap; identifies the model)."""
-    digest = hashlib.sha256(encoder.kind.encode())
+    """A short hash of the encoder's read layer, shapes and a sample of its weights (cheap; identifies the model
+    as the score sees it: another CLIP Set Last Layer setting is another calibration)."""
+    digest = hashlib.sha256(encoder.kind.encode() + encoder.read_layer.describe().encode())
     weights = encoder.source
     for key in sorted(weights)[:: max(1, len(weights) // 16)]:
         tensor = weights[key].reshape(-1)
         digest.update(key.encode() + str(tuple(weights[key].shape)).encode())
         digest.update(tensor[:4096].to(torch.float32).numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-def collect_states(encoder, special: SpecialTokens, sequences: list[list[int]], max_positions: int = 1536):
-    """(states N x width, targets N): what the scorer reads, for the unmodified encoder over a corpus."""
-    from .scorer import PromptScorer
-
-    identity = Calibration(1.0, torch.zeros(encoder.vocab_size))
-    states, targets = [], []
-    count = 0
-    with torch.no_grad():
-        for ids in sequences:
-            if count >= max_positions:
-                break
-            scorer = PromptScorer(encoder, special, ids, identity)
-            rows = scorer.inputs if encoder.causal else scorer.inputs[: scorer.clean_row]
-            out = encoder.forward(rows, None, scorer.pooled_index)
-            states.append(out.final[scorer.read_rows, scorer.read_positions])
-            targets.append(scorer.targets)
-            count += len(ids)
-    return torch.cat(states)[:max_positions], torch.cat(targets)[:max_positions]
 
 
 def fit_calibration(encoder, states: torch.Tensor, targets: torch.Tensor, mode: str = "auto",
@@ -93,7 +81,7 @@ def fit_calibration(encoder, states: torch.Tensor, targets: torch.Tensor, mode: 
     if states.shape[0] < 10:
         raise ValueError(f"calibration needs at least 10 scored positions, got {states.shape[0]}")
     split = int(states.shape[0] * 0.8)
-    readout = encoder.readout
+    readout = encoder.readout.detach().float().cpu()
     fit_h, fit_t, held_h, held_t = states[:split], targets[:split], states[split:], targets[split:]
     with torch.no_grad():
         raw = float(F.cross_entropy(held_h @ readout.T, held_t))

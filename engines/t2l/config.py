@@ -13,7 +13,7 @@ import fnmatch
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..common.errors import ConfigError
@@ -38,12 +38,32 @@ class EncoderTarget:
     layer_dimensions: Mapping[str, tuple[int, int]] = field(
         metadata={"help": "pattern suffix -> (in, out) width every matching module must have"})
     conditioning_layer: int = field(default=-1, metadata={
-        "help": "hidden state the diffusion model reads: -1 = last (after the final norm), -2 = penultimate"})
+        "help": "block whose output the diffusion model reads, counted from the end as ComfyUI's CLIP Set Last "
+                "Layer does: -1 = last, -2 = penultimate; inside ComfyUI the CLIP object's own setting wins"})
+    layer_norm_hidden_state: bool = field(default=True, metadata={
+        "help": "whether the final layer norm is applied to the read block's output (ComfyUI's flag of that name: "
+                "true for SD1.x, false for SDXL/SD3)"})
+    pooled_used: bool = field(default=False, metadata={
+        "help": "whether the diffusion model reads this encoder's pooled output (SDXL CLIP-G, SD3 both CLIPs, "
+                "Flux CLIP-L); then it is kept too"})
+    padded_length: int | None = field(default=None, metadata={
+        "help": "positions the diffusion model reads (the prompt padded to this length); default max_tokens for "
+                "CLIP and T5, 0 (no padding) for BERT"})
+    pad_token: int | None = field(default=None, metadata={
+        "help": "id that pads the window (ComfyUI: CLIP-L pads with its end token, SDXL's CLIP-G with 0); "
+                "default the tokenizer's pad token"})
     mask_token: str | None = field(default=None, metadata={"help": "token replacing the scored one (bidirectional)"})
 
     @property
     def causal(self) -> bool:
         return ENCODER_KINDS[self.kind]
+
+    @property
+    def window_length(self) -> int:
+        """Positions the diffusion model reads (0: the unpadded prompt, for encoders no diffusion model uses)."""
+        if self.padded_length is not None:
+            return self.padded_length
+        return 0 if self.kind == "bert" else self.max_tokens
 
     def __post_init__(self) -> None:
         where = f"encoder '{self.component}'"
@@ -57,8 +77,14 @@ class EncoderTarget:
                 raise ConfigError(f"{where}: {name} must be a positive integer, got {value!r}")
         if not self.target_layers:
             raise ConfigError(f"{where}: target_layers is empty; name at least one module pattern")
-        if self.conditioning_layer not in (-1, -2):
-            raise ConfigError(f"{where}: conditioning_layer must be -1 or -2, got {self.conditioning_layer!r}")
+        layer = self.conditioning_layer
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -self.num_layers <= layer <= -1:
+            raise ConfigError(f"{where}: conditioning_layer must be an integer from -{self.num_layers} to -1 "
+                              f"(counted from the last block, as CLIP Set Last Layer counts), got {layer!r}")
+        if self.padded_length is not None and (isinstance(self.padded_length, bool)
+                                               or not isinstance(self.padded_length, int)
+                                               or not 0 <= self.padded_length <= 4096):
+            raise ConfigError(f"{where}: padded_length must be an integer from 0 to 4096, got {self.padded_length!r}")
         if not self.causal and not self.mask_token:
             raise ConfigError(f"{where}: a bidirectional encoder needs mask_token (masked pseudo-log-likelihood)")
         for suffix, dims in self.layer_dimensions.items():
@@ -107,9 +133,14 @@ class TargetConfig:
                           f"(it has {', '.join(e.component for e in self.encoders)})")
 
     def with_rank(self, rank: int, alpha: float | None = None) -> TargetConfig:
-        from dataclasses import replace
-
         return replace(self, lora_rank=rank, lora_alpha=float(alpha if alpha is not None else rank))
+
+    def with_read_layer(self, component: str, layer: int, normed: bool) -> TargetConfig:
+        """The same config with one encoder read at another layer (what CLIP Set Last Layer set in the graph)."""
+        encoders = tuple(replace(e, conditioning_layer=layer, layer_norm_hidden_state=normed)
+                         if e.component == component else e for e in self.encoders)
+        self.encoder(component)
+        return replace(self, encoders=encoders)
 
     def to_json(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "encoders"}

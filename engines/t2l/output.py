@@ -13,9 +13,12 @@ import os
 import re
 from pathlib import Path
 
-from ..lora_format import LoraDescription, save_lora
+from dataclasses import dataclass
+
+from ..lora_format import LoraDescription, render, save_lora
 from ..lora_format.errors import OutputExistsError
-from .pipeline import T2LResult
+from ..progress import Progress, no_progress
+from .pipeline import EncoderBundle, T2LRequest, T2LResult, run
 from .text import strip_prompt_syntax
 
 SUBFOLDER = "text_to_lora"
@@ -45,6 +48,11 @@ def metadata_for(result: T2LResult) -> dict:
         "t2l.score_after": {r.component: -r.nll_after for r in reports},
         "t2l.nll_drop": {r.component: r.nll_drop for r in reports},
         "t2l.drift": {r.component: r.drift for r in reports},
+        "t2l.conditioning_change": {r.component: r.conditioning_change for r in reports},
+        "t2l.budget": {r.component: r.budget for r in reports},
+        "t2l.read_layer": {r.component: r.read_layer for r in reports},
+        "t2l.control_flagged": {r.component: r.control_flagged for r in reports},
+        "t2l.device": {r.component: r.device for r in reports},
         "t2l.pooled_cos": {r.component: r.pooled_cos for r in reports},
         "t2l.control_gap": {r.component: r.control_gap for r in reports},
         "t2l.proposer": {r.component: r.proposer for r in reports},
@@ -81,3 +89,43 @@ def save_result(result: T2LResult, folder: str | os.PathLike[str], prefix: str =
         except OutputExistsError:
             continue
     raise OutputExistsError(folder / stem, "no free file name left")
+
+
+@dataclass
+class T2LOutcome:
+    """One finished run as the node shows it: the result, where it was saved, the kohya tensors to apply."""
+
+    result: T2LResult
+    path: Path | None
+    kohya_tensors: dict
+    curve: object  # (H, W, 3) float image of the loss curves
+
+    @property
+    def path_text(self) -> str:
+        return str(self.path or "")
+
+    @property
+    def summary(self) -> dict:
+        return self.result.summary() | {"path": self.path_text}
+
+    @property
+    def text(self) -> str:
+        lines = [f"{r.component}: NLL {r.nll_base:.3f} -> {r.nll_after:.3f} ({100 * r.nll_drop:.1f}% drop), "
+                 f"conditioning change {r.conditioning_change:.4f} (budget {r.budget:g}, read layer {r.read_layer}, "
+                 f"{r.positions_kept} positions), shuffled-control gap {r.control_gap:.3f}"
+                 f"{' [control flagged]' if r.control_flagged else ''}, {r.steps_run} steps in {r.seconds:.1f}s on "
+                 f"{r.device.get('device', 'cpu')}" for r in self.result.reports]
+        lines += [f"  note: {w}" for r in self.result.reports for w in r.warnings]
+        lines.append(f"saved {self.path}" if self.path else "not saved")
+        return "\n".join(lines)
+
+
+def text_to_lora(request: T2LRequest, bundles: list[EncoderBundle], folder: str | os.PathLike[str] | None,
+                 prefix: str = "t2l", progress: Progress = no_progress) -> T2LOutcome:
+    """The node's use case: run, save into ``folder`` (None: do not save), and render the kohya tensors."""
+    from .plot import loss_curve_image
+
+    result = run(request, bundles, progress)
+    path = save_result(result, folder, prefix) if folder is not None else None
+    curve = loss_curve_image({r.component: r.curve for r in result.reports})
+    return T2LOutcome(result, path, render(result.weights, "kohya", result.config.family), curve)

@@ -27,7 +27,7 @@ import torch
 from ..progress import Progress, no_progress
 from .optimiser import OptimiseConfig, optimise
 from .proposer import Proposer, ProposerSpec
-from .scorer import PromptScorer
+from .scorer import PromptScorer, ScoreWindow, negative_orders
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,17 @@ class TrainHistory:
 
 
 def corpus_prompts(prompts: list[str], encoder, hot_encoder, tokenizer, window: int,
-                   calibration) -> list[CorpusPrompt]:
-    """Tokenise and score each prompt once (prompts with no tokens are skipped)."""
+                   calibration, score_window: ScoreWindow | None = None, negatives: int = 1) -> list[CorpusPrompt]:
+    """Tokenise and score each prompt once (prompts with no tokens are skipped); the hot scorer carries the same
+    negative orders as a node run, so the proposer learns the run's objective."""
     out = []
     for prompt in prompts:
         ids = tokenizer.encode_text(prompt)[:window]
         if not ids:
             continue
-        exact = PromptScorer(encoder, tokenizer.special, ids, calibration)
-        hot = exact if hot_encoder is encoder else PromptScorer(hot_encoder, tokenizer.special, ids, calibration)
+        exact = PromptScorer(encoder, tokenizer.special, ids, calibration, score_window)
+        hot = PromptScorer(hot_encoder, tokenizer.special, ids, calibration, score_window,
+                           negative_orders(ids, 0, negatives))
         out.append(CorpusPrompt(prompt, exact.base_pooled, hot, hot.nll()))
     if not out:
         raise ValueError("proposer training needs at least one corpus prompt with tokens")

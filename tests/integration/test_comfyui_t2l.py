@@ -83,3 +83,44 @@ async def test_config_for_another_model_fails_with_a_clear_error():
     prompt[node_id]["inputs"]["config"] = "sdxl"
     with pytest.raises(AssertionError, match="clip_g"):
         await run_prompt(prompt, timeout=300)
+
+
+def _encode_preview(lora_name: str | None, text: str) -> dict:
+    """Checkpoint -> [LoraLoader] -> CLIP Set Last Layer -2 -> CLIPTextEncode -> PreviewAny (what the sampler reads)."""
+    clip = ["1", 1]
+    prompt = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}}}
+    if lora_name:
+        prompt["2"] = {"class_type": "LoraLoader", "inputs": {"model": ["1", 0], "clip": ["1", 1],
+                                                             "lora_name": lora_name, "strength_model": 1.0,
+                                                             "strength_clip": 1.0}}
+        clip = ["2", 1]
+    prompt["3"] = {"class_type": "CLIPSetLastLayer", "inputs": {"clip": clip, "stop_at_clip_layer": -2}}
+    prompt["4"] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 0], "text": text}}
+    prompt["5"] = {"class_type": "PreviewAny", "inputs": {"source": ["4", 0]}}
+    return prompt
+
+
+async def test_clip_skip_2_gives_a_lora_on_the_layer_the_sampler_reads():
+    """CLIP Set Last Layer -2 before the node: the score and the keep term read block 10 of 12 (final-normed, as
+    ComfyUI's SD1 encoder does), no module above it gets a LoRA, and ComfyUI's own encode at clip skip 2 changes."""
+    from safetensors import safe_open
+
+    prompt, node_id = _t2l_prompt(steps=6)
+    prompt["90"] = {"class_type": "CLIPSetLastLayer", "inputs": {"clip": prompt[node_id]["inputs"]["clip"],
+                                                                 "stop_at_clip_layer": -2}}
+    prompt[node_id]["inputs"].update(clip=["90", 0], budget=0.05, name_prefix="itest_t2l_skip2")
+    history = await run_prompt(prompt, timeout=900)
+    text = "\n".join(history["outputs"][node_id]["text"])
+    assert "read layer -2 normed" in text and "77 positions" in text and "0 not loaded" in text, text
+    change = float(text.split("conditioning change ", 1)[1].split(" ", 1)[0])
+    assert 0 < change <= 0.05, text
+    saved = text.split("saved ", 1)[1].strip()
+    with safe_open(saved, "pt") as handle:
+        keys = list(handle.keys())
+    layers = {int(k.split("_layers_", 1)[1].split("_", 1)[0]) for k in keys if "_layers_" in k}
+    assert layers == set(range(11)), sorted(layers)  # blocks 0..10: nothing above the read layer
+    lora_name = f"text_to_lora/{Path(saved).name}"
+    words = "a watercolor painting of a red fox sleeping under a cherry tree at dusk"
+    plain = await run_prompt(_encode_preview(None, words))
+    adapted = await run_prompt(_encode_preview(lora_name, words))
+    assert plain["outputs"]["5"]["text"] != adapted["outputs"]["5"]["text"]  # the conditioning the sampler gets

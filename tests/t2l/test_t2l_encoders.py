@@ -82,14 +82,20 @@ def test_causal_truncation_is_exact_with_a_lora(clip_bundle):
 
 
 def test_penultimate_conditioning_is_the_input_of_the_last_block(clip_model, clip_bundle):
+    """SDXL reads the penultimate block un-normed; SD1.x with CLIP Set Last Layer -2 reads it through the final
+    norm (ComfyUI's ``layer_norm_hidden_state``)."""
     from comfyui_lora_lab.engines.t2l.encoders.clip import from_transformers
 
-    encoder = from_transformers(clip_model, conditioning_layer=-2)
     ids = torch.randint(0, 49406, (1, 10))
     with torch.no_grad():
-        expected = clip_model(input_ids=ids, output_hidden_states=True).hidden_states[-2]
-        got = encoder.forward(ids).conditioning
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        hidden = clip_model(input_ids=ids, output_hidden_states=True).hidden_states[-2]
+        raw = from_transformers(clip_model, conditioning_layer=-2, layer_norm_hidden_state=False).forward(ids)
+        normed = from_transformers(clip_model, conditioning_layer=-2).forward(ids, need_pooled=False)
+        norm = getattr(clip_model, "text_model", clip_model).final_layer_norm  # transformers 5 drops text_model
+        expected_normed = norm(hidden)
+    torch.testing.assert_close(raw.conditioning, hidden, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(normed.conditioning, expected_normed, atol=1e-5, rtol=1e-5)
+    assert normed.pooled is None  # nothing above the read layer ran
 
 
 def test_bf16_matrices_stay_close_and_leave_the_fp32_weights_alone(clip_bundle):

@@ -13,7 +13,9 @@ from comfyui_lora_lab.engines.t2l.assembler import build_assembly
 from comfyui_lora_lab.engines.t2l.encoders import linear_shapes
 from comfyui_lora_lab.engines.t2l.encoders.base import SpecialTokens
 from comfyui_lora_lab.engines.t2l.optimiser import NonFiniteError, OptimiseConfig, optimise
-from comfyui_lora_lab.engines.t2l.scorer import PromptScorer
+from comfyui_lora_lab.engines.t2l.scorer import PromptScorer, ScoreWindow, collect_states
+
+WIDE = 1.0  # a budget the mechanics tests never reach
 
 PATHS = [f"text_model.encoder.layers.{i}.self_attn.{m}" for i in range(2) for m in ("q_proj", "v_proj")]
 
@@ -26,7 +28,8 @@ def assembly(clip_bundle):
 @pytest.fixture
 def scorer(clip_bundle, flat_calibration):
     ids = clip_bundle.tokenizer.encode_text("a red fox sleeping under a cherry tree")
-    return PromptScorer(clip_bundle.encoder, clip_bundle.tokenizer.special, ids, flat_calibration)
+    return PromptScorer(clip_bundle.encoder, clip_bundle.tokenizer.special, ids, flat_calibration,
+                        ScoreWindow(0, None, True))
 
 
 def test_causal_score_reads_position_i_to_predict_token_i_plus_1(scorer):
@@ -50,7 +53,7 @@ def test_masked_score_reads_each_token_at_its_masked_position(clip_bundle, flat_
 
 
 def test_optimising_lowers_the_nll_and_is_deterministic(scorer, assembly):
-    config = OptimiseConfig(steps=15, learning_rate=1e-2, keep_weight=1.0, seed=3)
+    config = OptimiseConfig(steps=15, learning_rate=1e-2, keep_weight=1.0, seed=3, budget=WIDE)
     first = optimise(scorer, assembly, assembly.initial(3), config)
     second = optimise(scorer, assembly, assembly.initial(3), config)
     assert first.nll == second.nll and torch.equal(first.flat, second.flat)
@@ -59,14 +62,14 @@ def test_optimising_lowers_the_nll_and_is_deterministic(scorer, assembly):
 
 
 def test_the_keep_term_holds_the_states(scorer, assembly):
-    loose = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=15, keep_weight=0.0))
-    tight = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=15, keep_weight=50.0))
+    loose = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=15, keep_weight=0.0, budget=WIDE))
+    tight = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=15, keep_weight=50.0, budget=WIDE))
     assert tight.final_drift < loose.final_drift and tight.final_pooled_cos > loose.final_pooled_cos
 
 
 def test_weight_decay_shrinks_the_delta(scorer, assembly):
-    plain = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=10))
-    decayed = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=10, weight_decay=10.0))
+    plain = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=10, budget=WIDE))
+    decayed = optimise(scorer, assembly, assembly.initial(0), OptimiseConfig(steps=10, weight_decay=10.0, budget=WIDE))
     assert assembly.delta_norms(decayed.flat).sum() < assembly.delta_norms(plain.flat).sum()
 
 
@@ -105,7 +108,7 @@ def test_calibration_fit_beats_the_raw_readout_and_round_trips(tmp_path, clip_bu
     from comfyui_lora_lab.engines.t2l.corpus import generate
 
     sequences = [clip_bundle.tokenizer.encode_text(p) for p in generate(40, "calibration")]
-    states, targets = calib.collect_states(clip_bundle.encoder, clip_bundle.tokenizer.special, sequences, 240)
+    states, targets = collect_states(clip_bundle.encoder, clip_bundle.tokenizer.special, sequences, 240)
     assert states.shape == (240, 32) and targets.shape == (240,)
     fitted = calib.fit_calibration(clip_bundle.encoder, states, targets, "auto", map_steps=20)
     assert fitted.nll_calibrated < fitted.nll_raw

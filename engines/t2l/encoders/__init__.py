@@ -11,30 +11,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import bert, clip, t5
-from .base import EncoderOutput, LoraParams, SpecialTokens, linear_shapes, private_copy
+from .base import EncoderOutput, LoraParams, ReadLayer, SpecialTokens, linear_shapes, private_copy
 
-__all__ = ["ENCODER_KINDS", "EncoderOutput", "LoraParams", "SpecialTokens", "encoder_from_transformers",
+__all__ = ["ENCODER_KINDS", "EncoderOutput", "LoraParams", "ReadLayer", "SpecialTokens", "encoder_from_transformers",
            "linear_shapes", "load_encoder_dir", "private_copy"]
 
 
 @dataclass(frozen=True)
 class EncoderKind:
     model_class: str  # transformers class that loads a folder of this kind
-    convert: object  # (transformers model, conditioning_layer) -> functional encoder
+    convert: object  # (transformers model, conditioning_layer, normed) -> functional encoder
 
 
 ENCODER_KINDS = {
-    "clip": EncoderKind("CLIPTextModel", lambda model, layer: clip.from_transformers(model, layer)),
-    "bert": EncoderKind("BertModel", lambda model, layer: bert.from_transformers(model)),
-    "t5": EncoderKind("T5EncoderModel", lambda model, layer: t5.from_transformers(model)),
+    "clip": EncoderKind("CLIPTextModel", lambda model, layer, normed: clip.from_transformers(model, layer, normed)),
+    "bert": EncoderKind("BertModel", lambda model, layer, normed: bert.from_transformers(model)),
+    "t5": EncoderKind("T5EncoderModel", lambda model, layer, normed: t5.from_transformers(model)),
 }
 
 
-def encoder_from_transformers(kind: str, model, conditioning_layer: int = -1):
-    return ENCODER_KINDS[kind].convert(model, conditioning_layer)
+def encoder_from_transformers(kind: str, model, conditioning_layer: int = -1, layer_norm_hidden_state: bool = True):
+    """Our functional copy of a transformers model, read at ``conditioning_layer`` (CLIP; others read the last)."""
+    return ENCODER_KINDS[kind].convert(model, conditioning_layer, layer_norm_hidden_state)
 
 
-def load_encoder_dir(path: str | os.PathLike[str], kind: str, conditioning_layer: int = -1):
+def load_encoder_dir(path: str | os.PathLike[str], kind: str, conditioning_layer: int = -1,
+                     layer_norm_hidden_state: bool = True):
     """(functional encoder, transformers tokenizer) from a local folder (config.json + safetensors + tokenizer).
 
     Offline only: nothing is downloaded; a folder without safetensors weights is refused (no pickle loading).
@@ -48,7 +50,8 @@ def load_encoder_dir(path: str | os.PathLike[str], kind: str, conditioning_layer
         raise ValueError(f"encoder folder {folder} has no .safetensors weights (pickle files are not loaded)")
     model_class = getattr(transformers, ENCODER_KINDS[kind].model_class)
     model = model_class.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()
-    return encoder_from_transformers(kind, model, conditioning_layer), _tokenizer(folder, kind)
+    return (encoder_from_transformers(kind, model, conditioning_layer, layer_norm_hidden_state),
+            _tokenizer(folder, kind))
 
 
 def _tokenizer(folder: Path, kind: str):

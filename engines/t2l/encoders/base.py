@@ -27,7 +27,27 @@ class EncoderOutput:
 
     final: torch.Tensor
     conditioning: torch.Tensor
-    pooled: torch.Tensor
+    pooled: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class ReadLayer:
+    """Which state the diffusion model reads: block ``index`` counted from the end (-1 = last), and whether the
+    final layer norm is applied to it (ComfyUI's ``layer_norm_hidden_state``; the last block is always normed
+    when read as ComfyUI's ``"last"`` layer)."""
+
+    index: int = -1
+    normed: bool = True
+
+    def block(self, num_layers: int) -> int:
+        """0-based block whose output is read; ValueError when the encoder has fewer blocks."""
+        if not -num_layers <= self.index <= -1:
+            raise ValueError(f"read layer {self.index} is outside this encoder's {num_layers} blocks "
+                             f"(use -1 .. -{num_layers})")
+        return num_layers + self.index
+
+    def describe(self) -> str:
+        return "last" if self.index == -1 and self.normed else f"{self.index}{' normed' if self.normed else ''}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +111,7 @@ class PackedMatrix:
 
 def packed(weight: torch.Tensor):
     """``weight`` as a :class:`PackedMatrix` when it is bf16 and this torch build has oneDNN's packed linear."""
-    if weight.dtype != torch.bfloat16 or not torch.backends.mkldnn.is_available():
+    if weight.dtype != torch.bfloat16 or weight.device.type != "cpu" or not torch.backends.mkldnn.is_available():
         return weight
     if not hasattr(torch.ops.mkldnn, "_reorder_linear_weight"):
         return weight
@@ -123,14 +143,15 @@ def embed(ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 MATRIX_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
-def cast_matrices(weights: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The 2-D weights (linears, embeddings) in ``dtype``; norms, biases and position tables stay fp32.
+def cast_matrices(weights: Mapping[str, torch.Tensor], dtype: torch.dtype,
+                  device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The 2-D weights (linears, embeddings) in ``dtype`` on ``device``; norms, biases, position tables stay fp32.
 
-    bf16 matrices make the frozen matmuls of the hot loop several times faster on CPUs with bf16 units, while
-    the LoRA parameters, residual stream, norms and Adam state stay fp32.
+    bf16 matrices make the frozen matmuls of the hot loop several times faster on CPUs with bf16 units (and on
+    GPUs), while the LoRA parameters, residual stream, norms and Adam state stay fp32.
     """
-    return {key: (t.to(dtype) if t.dim() == 2 and "position" not in key and "relative_attention" not in key else t)
-            for key, t in weights.items()}
+    return {key: (t.to(device, dtype) if t.dim() == 2 and "position" not in key and "relative_attention" not in key
+                  else t.to(device)) for key, t in weights.items()}
 
 
 def add_lora(base: torch.Tensor, x: torch.Tensor, lora) -> torch.Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import EncoderOutput, LoraParams, cast_matrices, embed, lora_linear, require
+from .base import EncoderOutput, LoraParams, ReadLayer, cast_matrices, embed, lora_linear, require
 
 LAYER = "encoder.layer.{}."
 ACTIVATIONS = {"gelu": F.gelu, "gelu_new": lambda a: F.gelu(a, approximate="tanh"), "relu": F.relu}
@@ -23,25 +23,27 @@ class BertEncoder:
     causal = False
 
     def __init__(self, weights: Mapping[str, torch.Tensor], heads: int, activation: str = "gelu",
-                 eps: float = 1e-12, matrix_dtype: torch.dtype = torch.float32):
+                 eps: float = 1e-12, matrix_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown BERT activation '{activation}', expected one of {', '.join(ACTIVATIONS)}")
         self.options = dict(heads=heads, activation=activation, eps=eps)
         self.source = dict(weights)
-        self.weights = cast_matrices(self.source, matrix_dtype)
+        self.device = torch.device(device)
+        self.weights = cast_matrices(self.source, matrix_dtype, self.device)
         self.word_embedding = require(self.weights, "embeddings.word_embeddings.weight", "BERT")
         self.hidden_size = int(self.word_embedding.shape[1])
         self.num_layers = 1 + max(int(k.split(".")[2]) for k in self.weights if k.startswith("encoder.layer."))
         self.heads, self.eps, self.activation = heads, eps, ACTIVATIONS[activation]
-        self.conditioning_layer = -1
+        self.read_layer = ReadLayer(-1, True)
+        self.read_block = self.num_layers - 1
         self.max_positions = int(self.weights["embeddings.position_embeddings.weight"].shape[0])
 
     @property
     def vocab_size(self) -> int:
         return int(self.word_embedding.shape[0])
 
-    def with_matrix_dtype(self, dtype: torch.dtype) -> BertEncoder:
-        return BertEncoder(self.source, **self.options, matrix_dtype=dtype)
+    def with_matrix_dtype(self, dtype: torch.dtype, device: str | torch.device | None = None) -> BertEncoder:
+        return BertEncoder(self.source, **self.options, matrix_dtype=dtype, device=device or self.device)
 
     @property
     def readout(self) -> torch.Tensor:
@@ -51,7 +53,8 @@ class BertEncoder:
         return F.layer_norm(x, (self.hidden_size,), self.weights[prefix + ".weight"], self.weights[prefix + ".bias"],
                             self.eps)
 
-    def forward(self, ids: torch.Tensor, lora: LoraParams | None = None, pooled_index: int = -1) -> EncoderOutput:
+    def forward(self, ids: torch.Tensor, lora: LoraParams | None = None, pooled_index: int = -1,
+                need_pooled: bool = True) -> EncoderOutput:
         if ids.shape[1] > self.max_positions:
             raise ValueError(f"{ids.shape[1]} positions exceed BERT's window of {self.max_positions}")
         lora = lora or {}

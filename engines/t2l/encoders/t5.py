@@ -13,7 +13,9 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .base import EncoderOutput, LoraParams, cast_matrices, embed, lora_linear, require
+from torch.utils.checkpoint import checkpoint
+
+from .base import EncoderOutput, LoraParams, ReadLayer, cast_matrices, embed, lora_linear, require
 
 BLOCK = "encoder.block.{}."
 ACTIVATIONS = {"relu": F.relu, "gelu_new": lambda a: F.gelu(a, approximate="tanh"),
@@ -26,28 +28,36 @@ class T5Encoder:
 
     def __init__(self, weights: Mapping[str, torch.Tensor], heads: int, activation: str = "gelu_new",
                  num_buckets: int = 32, max_distance: int = 128, eps: float = 1e-6,
-                 matrix_dtype: torch.dtype = torch.float32):
+                 matrix_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 checkpointing: bool = False):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown T5 activation '{activation}', expected one of {', '.join(ACTIVATIONS)}")
         self.options = dict(heads=heads, activation=activation, num_buckets=num_buckets, max_distance=max_distance,
                             eps=eps)
         self.source = dict(weights)
-        self.weights = cast_matrices(self.source, matrix_dtype)
+        self.device = torch.device(device)
+        self.weights = cast_matrices(self.source, matrix_dtype, self.device)
+        self.checkpointing = checkpointing
         self.shared = require(self.weights, "shared.weight", "T5")
         self.hidden_size = int(self.shared.shape[1])
         self.num_layers = 1 + max(int(k.split(".")[2]) for k in self.weights if k.startswith("encoder.block."))
         self.heads, self.activation, self.eps = heads, ACTIVATIONS[activation], eps
         self.num_buckets, self.max_distance = num_buckets, max_distance
         self.gated = (BLOCK.format(0) + "layer.1.DenseReluDense.wi_0.weight") in self.weights
-        self.conditioning_layer = -1
+        self.read_layer = ReadLayer(-1, True)
+        self.read_block = self.num_layers - 1
         self.max_positions = 1 << 16
 
     @property
     def vocab_size(self) -> int:
         return int(self.shared.shape[0])
 
-    def with_matrix_dtype(self, dtype: torch.dtype) -> T5Encoder:
-        return T5Encoder(self.source, **self.options, matrix_dtype=dtype)
+    def with_matrix_dtype(self, dtype: torch.dtype, device: str | torch.device | None = None,
+                          checkpointing: bool | None = None) -> T5Encoder:
+        """The same encoder with its matrices in ``dtype`` on ``device``; ``checkpointing`` recomputes each block's
+        activations in the backward pass instead of keeping them (T5-XXL: memory for time)."""
+        return T5Encoder(self.source, **self.options, matrix_dtype=dtype, device=device or self.device,
+                         checkpointing=self.checkpointing if checkpointing is None else checkpointing)
 
     @property
     def readout(self) -> torch.Tensor:
@@ -57,12 +67,16 @@ class T5Encoder:
         variance = x.pow(2).mean(-1, keepdim=True)
         return self.weights[key] * (x * torch.rsqrt(variance + self.eps))
 
-    def forward(self, ids: torch.Tensor, lora: LoraParams | None = None, pooled_index: int = -1) -> EncoderOutput:
+    def forward(self, ids: torch.Tensor, lora: LoraParams | None = None, pooled_index: int = -1,
+                need_pooled: bool = True) -> EncoderOutput:
         lora = lora or {}
         x = embed(ids, self.shared)
         bias = self._position_bias(ids.shape[1])
         for index in range(self.num_layers):
-            x = self._block(x, index, bias, lora)
+            if self.checkpointing and torch.is_grad_enabled():
+                x = checkpoint(self._block, x, index, bias, lora, use_reentrant=False)
+            else:
+                x = self._block(x, index, bias, lora)
         final = self._rms(x, "encoder.final_layer_norm.weight")
         return EncoderOutput(final, final, final.mean(dim=1))
 
@@ -89,7 +103,7 @@ class T5Encoder:
 
     def _position_bias(self, length: int) -> torch.Tensor:
         """(1, heads, length, length) additive bias from block 0's relative-attention table."""
-        positions = torch.arange(length)
+        positions = torch.arange(length, device=self.device)
         buckets = relative_position_bucket(positions[None, :] - positions[:, None], self.num_buckets,
                                            self.max_distance)
         table = self.weights[BLOCK.format(0) + "layer.0.SelfAttention.relative_attention_bias.weight"]
