@@ -23,8 +23,9 @@ from ..engines.discovery.relevance import FEATURES, WEIGHTS_FILE, RelevanceModel
 from .discovery_real_data import (DEFAULT_POOL, DEFAULT_RECORDS, Record, by_source, evaluate, generic_prompts,
                                   load_pool, load_records)
 
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+THRESHOLDS = (0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 MAX_GENERIC_FALSE_PICK_RATE = 0.05
+RECALL_TOLERANCE = 0.02  # figures move ~0.05 between record sets: prefer the higher (safer) threshold within noise
 _ZERO = RelevanceModel(tuple(0.0 for _ in FEATURES), 0.0, True)
 
 
@@ -94,14 +95,16 @@ def false_pick_rate(generic: list[Prepared], model: RelevanceModel, threshold: f
 
 
 def choose_threshold(records, prepared, models, full_model, generic) -> tuple[float, dict]:
-    """The threshold with the best out-of-source recall@3 whose generic false-pick rate is within bounds."""
+    """The highest threshold whose out-of-source recall@3 is within ``RECALL_TOLERANCE`` of the best one
+    among those whose generic false-pick rate is within bounds."""
     table = {}
     for threshold in THRESHOLDS:
         scores = evaluate(picks_ranker(prepared, models, threshold), records)
         table[threshold] = (scores.recall_at_3, scores.hit_at_3, false_pick_rate(generic, full_model, threshold))
     allowed = [t for t, row in table.items() if row[2] <= MAX_GENERIC_FALSE_PICK_RATE] or [max(THRESHOLDS)]
-    best = max(allowed, key=lambda t: (table[t][0], t))
-    return best, {f"t{t:g}": list(row) for t, row in table.items()}
+    best_recall = max(table[t][0] for t in allowed)
+    safest = max(t for t in allowed if table[t][0] >= best_recall - RECALL_TOLERANCE)
+    return safest, {f"t{t:g}": list(row) for t, row in table.items()}
 
 
 def run(args) -> dict:

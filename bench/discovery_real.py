@@ -93,12 +93,12 @@ def _quality(index, semantic, records: list[Record], pool: list[str]) -> dict:
 def scale_names(pool: list[str], count: int, seed: int = 0) -> list[str]:
     """The pool plus generated names in the ecosystem's shapes (camelCase, separators, versions, family tags)."""
     rng = np.random.default_rng(seed)
-    names, shapes = list(pool), ("{a}_{b}_v{n}", "{A}{B}-{n:06d}", "{a}-{b}-{c}_xl", "flux_{a}_{b}", "{A}{B}{C}Lora_v{n}")
+    names, shapes = dict.fromkeys(pool), ("{a}_{b}_v{n}", "{A}{B}-{n:06d}", "{a}-{b}-{c}_xl", "flux_{a}_{b}", "{A}{B}{C}Lora_v{n}")
     while len(names) < count:
         a, b, c = (SCALE_WORDS[i] for i in rng.integers(0, len(SCALE_WORDS), 3))
         shape = shapes[int(rng.integers(0, len(shapes)))]
-        names.append(shape.format(a=a, b=b, c=c, A=a.title(), B=b.title(), C=c.title(), n=len(names)) + ".safetensors")
-    return names[:count]
+        names[shape.format(a=a, b=b, c=c, A=a.title(), B=b.title(), C=c.title(), n=len(names)) + ".safetensors"] = None
+    return list(names)[:count]
 
 
 def _scale(encoder, records: list[Record], pool: list[str], count: int) -> dict:

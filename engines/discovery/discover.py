@@ -18,6 +18,7 @@ from .variations import combinations
 MAX_PHRASES = 8
 MAX_GENERIC_PHRASES = 4
 MAX_PHRASE_WORDS = 12
+WINDOW = 3
 
 
 def _keyword_report(keywords: dict[str, Keyword], candidates, selection: Selection) -> list[dict]:
@@ -55,11 +56,20 @@ def _family_note(options: DiscoverOptions) -> str:
 def prompt_phrases(parsed: ParsedPrompt) -> list[tuple[str, ...]]:
     """The prompt's comma-separated phrases as word tuples for semantic matching: distinct, at most
     ``MAX_PHRASES`` with a specific word, then up to ``MAX_GENERIC_PHRASES`` made of generic words only
-    ("ultra detailed" still means something to a detail LoRA; the model weighs it as generic)."""
-    phrases = list(dict.fromkeys(tuple(word for word, _ in chunk)[:MAX_PHRASE_WORDS] for chunk in parsed.chunks))
+    ("ultra detailed" still means something to a detail LoRA; the model weighs it as generic). A long
+    phrase (a sentence) also gives its windows of ``WINDOW`` words, so "magical forest" inside a sentence
+    is matched on its own."""
+    chunks = [tuple(word for word, _ in chunk)[:MAX_PHRASE_WORDS] for chunk in parsed.chunks]
+    phrases = list(dict.fromkeys(part for chunk in chunks for part in _with_windows(chunk)))
     generic = [p for p in phrases if all(is_generic(word) for word in p)]
     specific = [p for p in phrases if p not in generic]
     return specific[:MAX_PHRASES] + generic[:MAX_GENERIC_PHRASES]
+
+
+def _with_windows(chunk: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if len(chunk) <= WINDOW + 1:
+        return [chunk]
+    return [chunk] + [chunk[i:i + WINDOW] for i in range(0, len(chunk) - WINDOW + 1, WINDOW - 1)]
 
 
 def _relevance_model(semantic: SemanticIndex | None, model: RelevanceModel | None) -> RelevanceModel:

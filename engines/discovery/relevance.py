@@ -6,14 +6,15 @@ counting as evidence, a fixed score scale): the threshold then means "probabilit
 Features of a candidate (names-only and with metadata alike):
 
 - ``lexical``: log(1 + the field- and idf-weighted keyword score of :mod:`scoring`);
-- ``coverage``: how much of its best name, trigger or tag phrase the prompt covers (idf-weighted, generic
+- ``coverage``: how much of its best name or trigger phrase the prompt covers (idf-weighted, generic
   words included: "anime" covers most of ``anime_style_v2``);
 - ``specific``: 1 when a specific (not generic) word of the prompt is in its name, trigger or tag;
 - ``semantic``: the best cosine similarity of a prompt phrase to the entry's words (0 without a model);
 - ``semantic_gap``: that similarity minus the best similarity of any entry for this prompt (<= 0);
 - ``semantic_generic``: the similarity again when that phrase is made of generic words only ("ultra
   detailed"), else 0, so the model can weigh such matches on their own;
-- ``family``: 1 when the entry's family is known and is the model's.
+- ``family``: 1 when the entry's name hints the model's family ("..._xl" for SDXL); a family declared
+  in a header is enforced by the family filter instead.
 
 The weights are fitted by ``lora-lab bench discovery-fit`` (``bench/discovery_fit.py``) on real
 (prompt -> chosen LoRAs) records, and checked by leave-sources-out cross validation; two weight sets are

@@ -32,6 +32,7 @@ from .text import is_generic, name_words, words
 
 FIELD_WEIGHTS = (3.0, 2.0, 1.2, 0.8, 0.4)  # trigger, name, tag, weak trigger, description/examples
 CLAIMING_FIELDS = (TRIGGER, NAME, TAG)
+OWN_FIELDS = (TRIGGER, NAME)  # what a LoRA is called: a generic word there is its own word, not a category tag
 GENERIC_FACTOR = 0.25
 GENERIC_DF_RATIO = 0.05
 GENERIC_DF_MIN_LIBRARY = 200
@@ -85,11 +86,11 @@ class Candidate:
         return total * self.factor
 
     def coverage(self, kept: set[str]) -> float:
-        """Best idf-weighted share of a name, trigger or tag phrase that the ``kept`` prompt words cover."""
+        """Best idf-weighted share of a name or trigger phrase that the ``kept`` prompt words cover."""
         best = 0.0
         idf = self.raw_idf or (lambda word: 1.0)
         for field_code, tokens in self.entry.phrases:
-            if field_code in CLAIMING_FIELDS and kept.intersection(tokens):
+            if field_code in OWN_FIELDS and kept.intersection(tokens):
                 total = sum(idf(t) for t in tokens) or 1.0
                 best = max(best, sum(idf(t) for t in tokens if t in kept) / total)
         return best
@@ -150,7 +151,7 @@ def _gather(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[
         if keyword.generic and len(posting) > GENERIC_SEED_MAX_DF:
             continue
         for entry_id, field_code in posting.items():
-            if (keyword.generic and field_code not in CLAIMING_FIELDS) or not allowed(entry_id):
+            if (keyword.generic and field_code not in OWN_FIELDS) or not allowed(entry_id):
                 continue
             candidate = candidates.get(entry_id)
             if candidate is None:
@@ -226,7 +227,10 @@ def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: 
         entry_family = candidate.entry.family
         if family != "unknown" and entry_family == "unknown":
             candidate.factor = UNKNOWN_FAMILY_FACTOR
-        candidate.family_match = 1.0 if family != "unknown" and entry_family == family else 0.0
+        # the name hints the model's family (names-only evidence, as fitted); header-declared families are
+        # already enforced by the family filter and say nothing more about relevance
+        candidate.family_match = 1.0 if family != "unknown" and entry_family == family and \
+            candidate.entry.family_source == "name" else 0.0
         if semantic is not None:
             candidate.semantic, candidate.semantic_words = semantic.of(candidate.entry_id)
             candidate.semantic_gap = candidate.semantic - semantic.best

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .options import DiscoverOptions, Pick
+from .entry import TRIGGER
 from .scoring import Candidate, Keyword, explain
 from .strength import strength_for
 from .text import phrase_key
@@ -54,7 +55,7 @@ def select(candidates: list[Candidate], keywords: dict[str, Keyword], max_loras:
             below.append((candidate, relevance))
             continue
         claims = candidate.claims(keywords) or {f"#{candidate.entry_id}"}  # learned only: its own concept
-        if not claims - covered:
+        if claims <= covered and _shares_a_trigger(candidate, claims):
             owner = max(choices, key=lambda c: len(claims & set(c.concept)))
             owner.alternatives.append((candidate, relevance))
             continue
@@ -62,9 +63,19 @@ def select(candidates: list[Candidate], keywords: dict[str, Keyword], max_loras:
         if new_relevance < threshold or len(choices) >= max_loras:
             below.append((candidate, new_relevance))
             continue
-        choices.append(Choice(candidate, new_relevance, sorted(claims - covered)))
-        covered |= claims
+        choices.append(Choice(candidate, new_relevance, sorted(claims - covered) or sorted(claims)))
+        covered |= {word for word in claims if _trigger_word(candidate, word)}
     return Selection(choices, below)
+
+
+def _trigger_word(candidate: Candidate, word: str) -> bool:
+    hit = candidate.hits.get(word)
+    return hit is not None and hit.field == TRIGGER
+
+
+def _shares_a_trigger(candidate: Candidate, claims: set[str]) -> bool:
+    """Two LoRAs sharing a trigger word never both apply; LoRAs whose names share words may."""
+    return any(_trigger_word(candidate, word) for word in claims)
 
 
 def make_pick(candidate: Candidate, relevance: float, concept: list[str], keywords: dict[str, Keyword],
