@@ -10,14 +10,16 @@ of the batch's prompt; a LoRA that was shown and passed over is debited by its e
 
 - Prior of a LoRA: ``picked / (engaged batches + PRIOR_STRENGTH)``, how often this user reaches for it
   whatever the prompt (utility LoRAs: detail, LCM, film grain).
-- Affinity of (word, LoRA): ``(picked + AFFINITY_STRENGTH * prior) / (shown + AFFINITY_STRENGTH)``, the
-  pick rate when shown for prompts with that word, shrunk towards the prior.
+- Affinity of (word, LoRA): ``(picked + AFFINITY_STRENGTH * prior) / (prompts + AFFINITY_STRENGTH)``, how
+  often it was picked for prompts with that word, shrunk towards the prior; and its pick rate when shown,
+  ``(picked + AFFINITY_STRENGTH * prior) / (shown + AFFINITY_STRENGTH)``.
 
-For a prompt, a LoRA's learned probability is its best affinity over the prompt's words that it was
-shown for (else its prior). Selection combines it with the prompt's calibrated relevance as a noisy-or,
+For a prompt, a LoRA's learned probability is its best affinity over the prompt's words (at least its
+prior). Selection combines it with the prompt's calibrated relevance as a noisy-or,
 and a LoRA that was shown for the prompt's words and passed over has its relevance scaled by its
 exposure-normalised pick rate, so after a pick the picked LoRA ranks before the one passed over.
-Aggregates are kept in ``discovery_affinity`` (word '' holds the per-LoRA counts).
+Aggregates are kept in ``discovery_affinity`` (word '' holds the per-LoRA counts, LoRA '' the per-word
+prompt counts).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ AFFINITY_STRENGTH = 2.0
 MIN_LEARNED = 0.05  # a LoRA learned below this is not added as a candidate without prompt evidence
 _EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
 ALL_PROMPTS = ""
+ALL_LORAS = ""  # (word, '') counts the engaged batches whose prompt had the word
 
 _ENGAGED_DRAFTS = """
 SELECT d.batch_id AS batch, b.prompt AS prompt, d.loras AS loras, COALESCE(p.selected, 0) AS selected
@@ -72,23 +75,26 @@ class Affinity:
     def learned(self, words: Iterable[str], lora: str) -> tuple[float, float]:
         """(learned probability, relevance factor) of ``lora`` for a prompt with ``words``.
 
-        The factor is 1.0 unless the LoRA was shown for these words; then it is its exposure-normalised
-        pick rate relative to the best possible, so passing a LoRA over lowers it for the same concept."""
+        The probability is the best, over the prompt's words, of how often the user picked the LoRA for
+        prompts with that word (shrunk towards its prior): a word in every prompt ("masterpiece") says no
+        more than the prior. The factor is 1.0 unless the LoRA was shown for these words; then it follows
+        its exposure-normalised pick rate, so passing a LoRA over lowers it for the same concept."""
         key = lora_key(lora)
         prior = self.prior(key)
-        rates = []
+        best, shown_rates = prior, []
         for word in words:
             shown, picked = self.counts.get((word, key), (0.0, 0.0))
             if shown:
-                rates.append((picked + AFFINITY_STRENGTH * prior) / (shown + AFFINITY_STRENGTH))
-        if not rates:
-            return prior, 1.0
-        best = max(rates)
-        return best, min(1.0, 0.5 + best)
+                prompts, _ = self.counts.get((word, ALL_LORAS), (shown, 0.0))
+                best = max(best, (picked + AFFINITY_STRENGTH * prior) / (prompts + AFFINITY_STRENGTH))
+                shown_rates.append((picked + AFFINITY_STRENGTH * prior) / (shown + AFFINITY_STRENGTH))
+        factor = min(1.0, 0.5 + max(shown_rates)) if shown_rates else 1.0
+        return best, factor
 
     def loras(self) -> list[str]:
         """LoRA keys with a prior worth a candidate of their own."""
-        return [lora for (word, lora) in self.counts if word == ALL_PROMPTS and self.prior(lora) >= MIN_LEARNED]
+        return [lora for (word, lora) in self.counts
+                if word == ALL_PROMPTS and lora != ALL_LORAS and self.prior(lora) >= MIN_LEARNED]
 
     def apply(self, index, candidates: list, keywords: dict, allowed: Callable[[int], bool], model) -> list:
         """Set ``learned`` on candidates, scale passed-over ones, add habitual LoRAs without prompt evidence."""
@@ -130,6 +136,8 @@ def aggregate(rows: Iterable) -> Affinity:
     counts: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for prompt, seen in batches.values():
         concept_words = [ALL_PROMPTS, *parse_prompt(prompt).keywords()]
+        for word in concept_words[1:]:
+            counts[(word, ALL_LORAS)][0] += 1
         for name, picked in seen.items():
             for word in concept_words:
                 pair = counts[(word, name)]
