@@ -15,7 +15,8 @@ of the batch's prompt; a LoRA that was shown and passed over is debited by its e
   ``(picked + AFFINITY_STRENGTH * prior) / (shown + AFFINITY_STRENGTH)``.
 
 For a prompt, a LoRA's learned probability is its best affinity over the prompt's words (at least its
-prior). Selection combines it with the prompt's calibrated relevance as a noisy-or,
+prior), used only from ``MIN_LEARNED`` on: a LoRA picked now and then is not yet a habit, and adding it to
+every prompt would crowd out what the prompt asks for. Selection combines it with the prompt's calibrated relevance as a noisy-or,
 and a LoRA that was shown for the prompt's words and passed over has its relevance scaled by its
 exposure-normalised pick rate, so after a pick the picked LoRA ranks before the one passed over.
 Aggregates are kept in ``discovery_affinity`` (word '' holds the per-LoRA counts, LoRA '' the per-word
@@ -36,7 +37,7 @@ from .store import COMPONENT, MIGRATIONS
 
 PRIOR_STRENGTH = 1.0
 AFFINITY_STRENGTH = 2.0
-MIN_LEARNED = 0.05  # a LoRA learned below this is not added as a candidate without prompt evidence
+MIN_LEARNED = 0.5  # a learned probability below this (not yet a habit) is not used: it would add noise picks
 _EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
 ALL_PROMPTS = ""
 ALL_LORAS = ""  # (word, '') counts the engaged batches whose prompt had the word
@@ -89,7 +90,7 @@ class Affinity:
                 best = max(best, (picked + AFFINITY_STRENGTH * prior) / (prompts + AFFINITY_STRENGTH))
                 shown_rates.append((picked + AFFINITY_STRENGTH * prior) / (shown + AFFINITY_STRENGTH))
         factor = min(1.0, 0.5 + max(shown_rates)) if shown_rates else 1.0
-        return best, factor
+        return (best if best >= MIN_LEARNED else 0.0), factor
 
     def loras(self) -> list[str]:
         """LoRA keys with a prior worth a candidate of their own."""
