@@ -11,6 +11,8 @@ BENCHMARKS = {
     "refiner": "refiner",
     "discovery": "discovery",
     "discovery-semantic": "discovery_semantic",
+    "discovery-real": "discovery_real",
+    "discovery-fit": "discovery_fit",
     "explorer": "explorer",
     "brand-cache": "brand_cache",
     "trainer": "trainer",

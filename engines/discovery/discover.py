@@ -6,12 +6,19 @@ import time
 
 from .feedback import Affinity, lora_key
 from .options import DiscoverOptions, DiscoveryResult, Variant
-from .prompt import parse_prompt
+from .embeddings import SemanticIndex
+from .prompt import ParsedPrompt, parse_prompt
+from .relevance import RelevanceModel, shipped_model
 from .scoring import Keyword, analyse_keywords, allowed_filter, score_candidates
 from .search_index import SearchIndex
 from .selection import Selection, lora_text, make_pick, prompt_with_triggers, select
-from .text import words
+from .text import is_generic, words
 from .variations import combinations
+
+MAX_PHRASES = 8
+MAX_GENERIC_PHRASES = 4
+MAX_PHRASE_WORDS = 12
+WINDOW = 3
 
 
 def _keyword_report(keywords: dict[str, Keyword], candidates, selection: Selection) -> list[dict]:
@@ -35,32 +42,68 @@ def _abstain_reason(index: SearchIndex, keywords: dict[str, Keyword], candidates
         return "the LoRA library is empty (no files indexed yet)"
     if not keywords:
         return "the prompt has no words to match"
-    if not candidates:
-        generic = sorted(k.word for k in keywords.values() if k.generic and k.df)[:5]
-        note = f"; generic words ({', '.join(generic)}) never pick a LoRA on their own" if generic else ""
-        return f"no specific word of the prompt names a LoRA{_family_note(options)}{note}"
+    if not candidates or not selection.below_threshold:
+        return f"no word or phrase of the prompt matches a LoRA{_family_note(options)}"
     best, relevance = max(selection.below_threshold, key=lambda item: item[1])
-    return (f"the best candidate, {best.entry.name}, has relevance {relevance:.2f}, below the threshold "
-            f"{options.threshold:.2f}; no LoRA is the safer answer")
+    return (f"the best candidate, {best.entry.name}, has relevance {relevance:.2f} (the estimated probability "
+            f"that you want it), below the threshold {options.threshold:.2f}; no LoRA is the safer answer")
 
 
 def _family_note(options: DiscoverOptions) -> str:
     return f" for {options.family} models" if options.family != "unknown" else ""
 
 
-def run_discovery(index: SearchIndex, prompt: str, options: DiscoverOptions, affinity: Affinity | None = None,
-                  library: dict | None = None) -> DiscoveryResult:
-    """Ranked, explained picks for ``prompt``; ``options.variations`` seeded combinations."""
-    start = time.perf_counter()
+def prompt_phrases(parsed: ParsedPrompt) -> list[tuple[str, ...]]:
+    """The prompt's comma-separated phrases as word tuples for semantic matching: distinct, at most
+    ``MAX_PHRASES`` with a specific word, then up to ``MAX_GENERIC_PHRASES`` made of generic words only
+    ("ultra detailed" still means something to a detail LoRA; the model weighs it as generic). A long
+    phrase (a sentence) also gives its windows of ``WINDOW`` words, so "magical forest" inside a sentence
+    is matched on its own."""
+    chunks = [tuple(word for word, _ in chunk)[:MAX_PHRASE_WORDS] for chunk in parsed.chunks]
+    phrases = list(dict.fromkeys(part for chunk in chunks for part in _with_windows(chunk)))
+    generic = [p for p in phrases if all(is_generic(word) for word in p)]
+    specific = [p for p in phrases if p not in generic]
+    return specific[:MAX_PHRASES] + generic[:MAX_GENERIC_PHRASES]
+
+
+def _with_windows(chunk: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if len(chunk) <= WINDOW + 1:
+        return [chunk]
+    return [chunk] + [chunk[i:i + WINDOW] for i in range(0, len(chunk) - WINDOW + 1, WINDOW - 1)]
+
+
+def _relevance_model(semantic: SemanticIndex | None, model: RelevanceModel | None) -> RelevanceModel:
+    return model if model is not None else shipped_model(semantic is not None)
+
+
+def discovery_candidates(index: SearchIndex, prompt: str, options: DiscoverOptions, semantic: SemanticIndex | None,
+                         model: RelevanceModel, affinity: Affinity | None = None):
+    """(parsed prompt, keywords, candidates with features and learned probabilities), before selection."""
     parsed = parse_prompt(prompt)
     skip = {lora_key(tag.name) for tag in parsed.lora_tags}
+    match = None
+    if semantic is not None:
+        semantic.sync(index)
+        match = semantic.match(prompt_phrases(parsed))
     with index.lock:
         keywords = analyse_keywords(parsed, index)
         allowed = allowed_filter(index, options.family, options.allow_unknown_family, skip)
-        candidates = score_candidates(index, keywords, allowed, options.family)
-    if affinity is not None and options.use_learning:
-        for candidate in candidates:
-            candidate.boost = affinity.boost(candidate.hits, candidate.entry.name)
+        candidates = score_candidates(index, keywords, allowed, options.family, model, match)
+        if affinity is not None and options.use_learning:
+            candidates = affinity.apply(index, candidates, keywords, allowed, model)
+    return parsed, keywords, candidates
+
+
+def run_discovery(index: SearchIndex, prompt: str, options: DiscoverOptions, affinity: Affinity | None = None,
+                  library: dict | None = None, semantic: SemanticIndex | None = None,
+                  model: RelevanceModel | None = None) -> DiscoveryResult:
+    """Ranked, explained picks for ``prompt``; ``options.variations`` seeded combinations.
+
+    ``semantic``: entry embeddings (None: lexical only); ``model``: the calibrated relevance (default: the
+    shipped weights for the lexical-only or the semantic case)."""
+    start = time.perf_counter()
+    parsed, keywords, candidates = discovery_candidates(index, prompt, options, semantic,
+                                                        _relevance_model(semantic, model), affinity)
     selection = select(candidates, keywords, options.max_loras, options.threshold)
     prompt_key = " " + " ".join(words(parsed.text)) + " "
     variants = []

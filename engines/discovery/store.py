@@ -4,6 +4,8 @@
   survive), with the size, mtime and sidecar signature that decide whether it must be read again, and
   the derived entry as ASCII JSON.
 - ``discovery_affinity``: the (keyword, LoRA) pick aggregates learned from the generation store.
+- ``discovery_embeddings`` (migration 2): sentence-embedding vectors of entries, keyed by the file key
+  (path, size, mtime and the embedded text's hash) and the model id, so only new or changed files are embedded.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ CREATE TABLE discovery_affinity (
     shown REAL NOT NULL,
     picked REAL NOT NULL,
     PRIMARY KEY (keyword, lora)
+);
+"""),
+    Migration(2, """
+CREATE TABLE discovery_embeddings (
+    file_key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (file_key, model)
 );
 """),
 )

@@ -39,11 +39,18 @@ def test_picks_are_grounded_and_family_safe(lib, prompt, family, expected):
     assert names(lib, prompt, family=family) == expected
 
 
-@pytest.mark.parametrize("prompt", ["digital illustration of a mountain", "masterpiece, best quality, 1girl, solo",
-                                    "a photo of a dog on the beach", "style", "highly detailed portrait"])
-def test_generic_words_alone_never_pick(lib, prompt):
+@pytest.mark.parametrize("prompt", ["masterpiece, best quality, 1girl, solo", "a photo of a dog on the beach", "style",
+                                    "highly detailed portrait"])
+def test_generic_prompts_pick_nothing(lib, prompt):
     result = lib.discover(prompt, DiscoverOptions(family="sd15"))
     assert result.picks == [] and result.abstained_reason
+
+
+def test_a_lora_whose_own_name_is_generic_words_is_not_vetoed(lib):
+    """Issue 14: the generic-word list no longer vetoes a LoRA named by those words; the calibrated
+    relevance weighs them (and the LoRA's generic tags alone never make it a candidate)."""
+    assert names(lib, "digital illustration of a mountain") == ["digital_illustration.safetensors"]
+    assert "digital_illustration.safetensors" not in names(lib, "watercolor portrait of a fox, ghibli style")
 
 
 def test_unknown_family_turns_the_filter_off(lib):

@@ -1,4 +1,5 @@
-"""Learning from picks written to the generation store (batches / drafts / picks) with plain SQL."""
+"""Learning from picks written to the generation store (batches / drafts / picks) with plain SQL: a per-LoRA
+prior and per-(concept, LoRA) affinities, exposure-normalised."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import pytest
 
 from comfyui_lora_lab.engines.discovery import DiscoverOptions
-from comfyui_lora_lab.engines.discovery.feedback import BOOST_RANGE, Learner, aggregate, lora_key
+from comfyui_lora_lab.engines.discovery.feedback import Learner, aggregate, lora_key
 
 from discovery_fixtures import SD15, civitai, library, lora
 
@@ -41,27 +42,44 @@ def top(lib, prompt: str, **options) -> list[str]:
     return [p.name for p in lib.discover(prompt, DiscoverOptions(family="sd15", **options)).picks]
 
 
-def test_picks_reorder_loras_of_one_concept(lib):
+def test_one_pick_ranks_the_picked_lora_first_for_that_concept(lib):
+    """Issue 15's Draft flow relies on this: a pick on a draft credits each of its LoRAs for the prompt's
+    concepts, exposure-normalised, and the next prompt with that concept ranks the picked LoRA first."""
     first = top(lib, "ink wash mountains")
     other = ({"inkA.safetensors", "inkB.safetensors"} - set(first)).pop()
     database = lib._learner.database
-    for batch in range(4):
-        insert_batch(database, f"b{batch}", "ink wash mountains", [[first[0]], [other], [], [other]], [1])
-    assert top(lib, "ink wash mountains") == [other]
-    assert top(lib, "ink wash river") == [other]  # the same keyword in another prompt
+    insert_batch(database, "b0", "ink wash mountains", [[first[0]], [other, "castle_lora.safetensors"]], [1])
+    assert top(lib, "ink wash mountains")[0] == other
+    assert top(lib, "ink wash river")[0] == other  # the same concept in another prompt
     assert top(lib, "ink wash mountains", use_learning=False) == first
-    rows = database.read("SELECT keyword, lora, shown, picked FROM discovery_affinity WHERE lora = ?", (lora_key(other),))
-    assert {r["keyword"] for r in rows} == {"ink", "wash", "mountain"} and rows[0]["shown"] == 8 and rows[0]["picked"] == 4
+    rows = {(r["keyword"], r["lora"]): (r["shown"], r["picked"]) for r in database.read(
+        "SELECT keyword, lora, shown, picked FROM discovery_affinity")}
+    assert rows[("ink", lora_key(other))] == (1, 1) and rows[("ink", lora_key(first[0]))] == (1, 0)
+    assert rows[("", lora_key(other))] == (1, 1)  # the per-LoRA prior counts every engaged batch
 
 
-def test_learning_never_adds_an_ungrounded_lora_or_lifts_one_over_the_threshold(lib):
+def test_exposure_normalises_the_affinity(lib):
+    """Shown in 4 batches and picked in 1 is weaker than shown once and picked once."""
     database = lib._learner.database
-    for batch in range(10):
-        insert_batch(database, f"b{batch}", "castle on a hill, ink wash", [["castle_lora.safetensors"], []], [0])
-    assert top(lib, "a hill at dawn") == []  # 'hill' was in every picked prompt, but no LoRA names it
-    before = lib.discover("castle", DiscoverOptions(family="sd15", threshold=0.99, use_learning=False))
-    after = lib.discover("castle", DiscoverOptions(family="sd15", threshold=0.99))
-    assert before.picks == after.picks == []
+    for batch in range(4):
+        insert_batch(database, f"a{batch}", "ink wash", [["inkA.safetensors"], ["inkB.safetensors"]],
+                     [0] if batch == 0 else [1])
+    affinity = lib._learner.current()
+    a, a_factor = affinity.learned(["ink", "wash"], "inkA.safetensors")
+    b, b_factor = affinity.learned(["ink", "wash"], "inkB.safetensors")
+    assert b >= 0.5 > a and a_factor < b_factor == 1.0  # 1 of 4 is not yet a habit, and passed over 3 times
+    assert top(lib, "ink wash")[0] == "inkB.safetensors"
+
+
+def test_a_habitual_lora_is_added_without_prompt_evidence_only_with_learning(lib):
+    database = lib._learner.database
+    for batch in range(6):
+        insert_batch(database, f"b{batch}", f"ink wash study {batch}", [["inkA.safetensors", "castle_lora.safetensors"],
+                                                                       ["inkB.safetensors"]], [0])
+    assert "castle_lora.safetensors" in top(lib, "a hill at dawn")
+    assert top(lib, "a hill at dawn", use_learning=False) == []
+    picks = lib.discover("a hill at dawn", DiscoverOptions(family="sd15")).picks
+    assert any("learned from your picks" in reason for reason in picks[0].reasons)
 
 
 def test_batches_without_any_pick_and_bad_rows_are_ignored(lib):
@@ -75,17 +93,19 @@ def test_batches_without_any_pick_and_bad_rows_are_ignored(lib):
                      "VALUES ('bad/1', 'bad', 1, 'c', '[{\"name\": \"inkA.safetensors\"}]')")  # never rendered: not shown
         conn.execute("INSERT INTO picks(draft_id, selected, picked_at) VALUES ('bad/0', 1, 0)")
     affinity = Learner(database).current()
-    assert affinity.counts == {} and affinity.base_rate == 1.0
+    assert [key for key in affinity.counts if key[1]] == [] and affinity.batches == 1  # engaged, but no LoRA shown
 
 
-def test_re_picking_is_idempotent_and_boost_is_clamped():
-    rows = [("ink wash", json.dumps([{"name": "Ink/A.safetensors"}]), 1)] * 20 + [("ink wash", "[]", 0)] * 60
+def test_re_picking_counts_a_lora_once_per_batch_and_names_compare_loosely():
+    rows = [("b1", "ink wash", json.dumps([{"name": "Ink/A.safetensors"}]), 1),
+            ("b1", "ink wash", json.dumps([{"name": "ink\\a.SAFETENSORS"}]), 0),
+            ("b2", "ink wash", json.dumps(["b.safetensors"]), 0), ("b2", "ink wash", "[]", 1)]
     affinity = aggregate(rows)
-    assert affinity.base_rate == 0.25
-    assert affinity.boost(["ink"], "ink/a.SAFETENSORS") == BOOST_RANGE[1]
-    never = aggregate([("ink", json.dumps(["b.safetensors"]), 0)] * 20 + [("ink", "[]", 1)] * 20)
-    assert never.boost(["ink"], "b.safetensors") == BOOST_RANGE[0]
-    assert never.boost(["unseen"], "b.safetensors") == 1.0
+    assert affinity.batches == 2
+    assert affinity.counts[("ink", "ink/a")] == (1, 1) and affinity.counts[("ink", "b")] == (1, 0)
+    assert affinity.learned(["unseen"], "b.safetensors") == (0.0, 1.0)
+    learned, factor = affinity.learned(["ink"], "b.safetensors")
+    assert learned == 0.0 and factor < 1.0  # passed over for 'ink': the prompt's part is scaled down
 
 
 def test_signature_changes_with_each_pick(lib):

