@@ -15,4 +15,5 @@ BENCHMARKS = {
     "brand-cache": "brand_cache",
     "trainer": "trainer",
     "t2l": "t2l",
+    "draft-flow": "draft_flow",
 }
