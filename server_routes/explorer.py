@@ -4,6 +4,8 @@ Shapes (ComfyUI also serves every path under ``/api``):
 
 - ``GET /checkpoints/stats[?tier=]`` -> ``{name: {"selected", "total", "selection_rate"}}`` (rate rounded
   to 4 decimals, 0.0 when total is 0; ``total`` counts drafts shown, i.e. saved with an image).
+- ``GET /lora_lab/loras/stats[?tier=]`` -> the same shape per LoRA (a draft counts for each of its LoRAs;
+  drafts without any count as ``"(no LoRA)"``).
 - ``GET /lora_lab/pools`` / ``PUT`` ``{"tiers": {name: {"checkpoints": [...], "default"?}}}`` ->
   ``{"file", "installed_checkpoints", "tiers": {name: {"checkpoints", "installed", "missing", "default"}}}``.
 - ``POST /lora_lab/batches`` ``{"tier", "count", "mode"?, "seed"?, "prompt"?}`` -> a recorded plan
@@ -69,6 +71,9 @@ def routes(services: Services) -> list[Route]:
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(await _run(services.explorer.stats, request.query.get("tier")))
 
+    async def lora_stats(request: web.Request) -> web.Response:
+        return web.json_response(await _run(services.explorer.lora_stats, request.query.get("tier")))
+
     async def get_pools(request: web.Request) -> web.Response:
         return web.json_response(await _run(services.explorer.pools_view))
 
@@ -101,6 +106,7 @@ def routes(services: Services) -> list[Route]:
 
     return [
         Route("GET", "/checkpoints/stats", stats),
+        Route("GET", "/lora_lab/loras/stats", lora_stats),
         Route("GET", "/lora_lab/pools", get_pools),
         Route("PUT", "/lora_lab/pools", put_pools),
         Route("GET", "/lora_lab/batches", list_batches),

@@ -1,0 +1,170 @@
+"""The seed's Draft flow in a real ComfyUI: draft_grid.json (Checkpoint Explorer -> Auto LoRA Discover per draft
+-> encode -> sample -> decode -> Save Drafts) on a tier of three checkpoints and a LoRA folder with the seed's
+three LoRAs among distractors; picks through ``POST /lora_lab/picks`` move the next batch and the next prompt.
+
+The test makes what it needs under COMFYUI_PATH: hard links of the random SD1.5 checkpoint under the seed's
+names, and small real kohya LoRAs with the metadata such files carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from comfyui_client import (CHECKPOINT, COMFYUI_PATH, example_prompt, get_json, loras_dir, request, requires_comfyui,
+                            requires_comfyui_path, run_prompt)
+
+from comfyui_lora_lab.bench.discovery_library import write_real_lora
+
+pytestmark = [pytest.mark.comfyui, requires_comfyui, requires_comfyui_path]
+
+TIER = "lab_draft_flow"
+CHECKPOINTS = ["lab_flow_beenyouLite.safetensors", "lab_flow_realisticVision.safetensors",
+               "lab_flow_dreamshaper.safetensors"]
+SEED_PROMPT = "beautiful anime girl with flowing hair in magical forest"
+NEW_PROMPT = "anime princess walking through an enchanted magical forest at dusk"
+SEED_LORAS = {
+    "anime_style_v2.safetensors": {"modelspec.trigger_phrase": "anime style", "ss_tag_frequency": json.dumps(
+        {"10_anime": {"anime": 60, "anime coloring": 40, "1girl": 50, "long hair": 30}})},
+    "fantasy_landscape.safetensors": {"ss_tag_frequency": json.dumps(
+        {"10_fantasy": {"fantasy": 30, "magical forest": 20, "forest": 25, "landscape": 30}})},
+    "detailed_hair.safetensors": {"ss_tag_frequency": json.dumps({"10_hair": {"flowing hair": 30, "detailed hair": 40}})},
+}
+DISTRACTORS = ["cyberpunk_city", "watercolor_portrait", "pixel_art_v1", "steampunk_machines", "retro_car_80s",
+               "oil_painting_classic", "sci_fi_armor", "food_photography", "low_poly_3d", "vintage_film_grain",
+               "neon_signs", "desert_ruins"]
+
+
+def _wait_for_library(expected: list[str]) -> None:
+    status, _ = request("POST", "/lora_lab/loras/refresh")
+    assert status == 202
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        listing = get_json("/lora_lab/loras?limit=500")
+        names = {item["name"] for item in listing["items"]}
+        if listing["status"]["state"] == "ready" and set(expected) <= names:
+            return
+        time.sleep(0.5)  # waiting on the server's background scan, not timing anything
+    raise AssertionError(f"the LoRA library did not list {expected} within 120 s")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def seed_setup():
+    """Three checkpoints in a tier, the seed's LoRAs plus distractors, the panel on Explore + Auto-LoRA."""
+    folder = Path(COMFYUI_PATH) / "models" / "checkpoints"
+    made = []
+    for name in CHECKPOINTS:
+        if not (folder / name).exists():
+            os.link(folder / CHECKPOINT, folder / name)
+            made.append(folder / name)
+    loras = {**SEED_LORAS, **{f"{name}.safetensors": {} for name in DISTRACTORS}}
+    for index, (name, metadata) in enumerate(loras.items()):
+        write_real_lora(loras_dir() / name, {"ss_base_model_version": "sd_v1", **metadata}, seed=index)
+    _wait_for_library(list(loras))
+    status, body = request("PUT", "/api/lora_lab/pools", {"tiers": {TIER: {"checkpoints": CHECKPOINTS}}})
+    assert status == 200, body
+    before = get_json("/lora_lab/settings")
+    status, body = request("PUT", "/lora_lab/settings", {"mode": "explore", "auto_lora": True})
+    assert status == 200, body
+    yield
+    request("PUT", "/lora_lab/settings", before)
+    for name in loras:
+        (loras_dir() / name).unlink(missing_ok=True)
+    request("POST", "/lora_lab/loras/refresh")
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
+def _draft_grid(prompt_text: str, seed: int) -> tuple[dict, dict[str, str]]:
+    prompt = example_prompt("draft_grid.json", get_json("/object_info"))
+    ids = {node["class_type"]: key for key, node in prompt.items()}
+    prompt[ids["LoRALabCheckpointExplorer"]]["inputs"].update(tier=TIER, count=20, seed=seed, prompt=prompt_text)
+    return prompt, ids
+
+
+def _run_batch(prompt_text: str, seed: int) -> tuple[dict, dict]:
+    prompt, ids = _draft_grid(prompt_text, seed)
+    history = asyncio.run(run_prompt(prompt, timeout=1200))
+    batch = get_json("/api/lora_lab/batches?limit=1")["batches"][0]
+    return history | {"ids": ids}, batch
+
+
+def _groups(batch: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for draft in batch["drafts"]:
+        out.setdefault(draft["checkpoint"], []).append(draft)
+    return out
+
+
+def _lora_names(draft: dict) -> tuple[str, ...]:
+    return tuple(sorted(lora["name"] for lora in draft["loras"]))
+
+
+@pytest.fixture(scope="module")
+def first_batch():
+    return _run_batch(SEED_PROMPT, seed=1)
+
+
+def _discovered(prompt_text: str) -> list[str]:
+    status, body = request("POST", "/lora_lab/discover", {"prompt": prompt_text, "family": "sd15"})
+    assert status == 200, body
+    return [pick["name"] for pick in body["picks"]]
+
+
+def test_twenty_drafts_spread_7_7_6_with_a_different_combination_per_group(first_batch):
+    history, batch = first_batch
+    assert batch["tier"] == TIER and batch["prompt"] == SEED_PROMPT and len(batch["drafts"]) == 20
+    groups = _groups(batch)
+    assert sorted(len(drafts) for drafts in groups.values()) == [6, 7, 7], {k: len(v) for k, v in groups.items()}
+    combos = {name: {_lora_names(d) for d in drafts} for name, drafts in groups.items()}
+    assert all(len(c) == 1 for c in combos.values()), f"one combination per checkpoint group: {combos}"
+    assert len({next(iter(c)) for c in combos.values()}) == 3, f"a different combination per group: {combos}"
+    candidates = set(_discovered(SEED_PROMPT))
+    assert all(set(next(iter(c))) <= candidates for c in combos.values()), (combos, candidates)
+    assert all(d["image"] and d["checkpoint"] in CHECKPOINTS for d in batch["drafts"])
+    text = "\n".join(history["outputs"][history["ids"]["LoRALabSaveDrafts"]]["text"])
+    assert "drafts 0-19 recorded" in text, text
+
+
+def test_the_seeds_three_loras_are_the_candidates():
+    """The seed: discovery finds anime_style_v2, fantasy_landscape and detailed_hair for its prompt (needs the
+    discovery engine to ground 'anime' on an anime style LoRA)."""
+    assert set(_discovered(SEED_PROMPT)) == set(SEED_LORAS)
+
+
+def test_picks_move_the_next_batch_and_the_next_prompts_first_lora(first_batch):
+    _, batch = first_batch
+    groups = _groups(batch)
+    checkpoint, drafts = next((name, drafts) for name, drafts in groups.items()
+                              if "fantasy_landscape.safetensors" in _lora_names(drafts[0]))
+    status, body = request("POST", "/api/lora_lab/picks", {"draft_ids": [d["id"] for d in drafts], "selected": True})
+    assert status == 200 and body["changed"] == len(drafts), body
+    others = [d["id"] for name, group in groups.items() if name != checkpoint for d in group]
+    status, body = request("POST", "/api/lora_lab/picks", {"draft_ids": others, "selected": False})
+    assert status == 200, body
+    lora_stats = get_json("/api/lora_lab/loras/stats")
+    assert lora_stats["fantasy_landscape.safetensors"]["selection_rate"] == 1.0, lora_stats
+    _, second = _run_batch(SEED_PROMPT, seed=2)
+    counts = {name: len(d) for name, d in _groups(second).items()}
+    assert counts.get(checkpoint, 0) > len(drafts), counts
+    assert _discovered(NEW_PROMPT)[0] == "fantasy_landscape.safetensors"
+
+
+def test_the_panel_switch_off_passes_the_graph_through_without_loras():
+    status, _ = request("PUT", "/lora_lab/settings", {"auto_lora": False})
+    assert status == 200
+    try:
+        prompt, ids = _draft_grid(SEED_PROMPT, seed=3)
+        prompt[ids["LoRALabCheckpointExplorer"]]["inputs"]["count"] = 3
+        history = asyncio.run(run_prompt(prompt))
+    finally:
+        request("PUT", "/lora_lab/settings", {"auto_lora": True})
+    text = "\n".join(history["outputs"][ids["LoRALabAutoLoRADiscover"]]["text"])
+    assert "Auto-LoRA off" in text and "panel" in text, text
+    batch = get_json("/api/lora_lab/batches?limit=1")["batches"][0]
+    assert len(batch["drafts"]) == 3 and all(d["loras"] == [] and d["image"] for d in batch["drafts"])
