@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -171,3 +171,23 @@ def explore_text(plan, checkpoints: int, from_disk: int) -> str:
     if plan.missing:
         text += f"\nnot installed (skipped): {', '.join(plan.missing)}"
     return text
+
+
+def plan_with_loras(explorer, request, candidates: Callable[[], Sequence[LoraUse]] | None) -> dict:
+    """Plan a batch (the explorer policy) and, when ``candidates`` is given (Auto-LoRA on), give each checkpoint
+    group its combination of them; drafts and groups are recorded together. The seed's batch response."""
+    plan = explorer.plan(request, record=False)
+    groups: list[GroupLoras] = []
+    if candidates is not None:
+        checkpoints = [d.checkpoint for d in plan.drafts]
+        groups = choose_group_loras(explorer.db, plan.tier, plan.batch_id, checkpoints, list(candidates()),
+                                    explorer.config)
+        by_checkpoint = {g.checkpoint: g.loras for g in groups}
+        plan = replace(plan, drafts=tuple(replace(d, loras=by_checkpoint[d.checkpoint]) for d in plan.drafts))
+    explorer.record(plan)
+    if groups:
+        record_group_loras(explorer.db, plan.batch_id, groups)
+    body = plan.to_dict()
+    body["auto_lora"] = candidates is not None
+    body["groups"] = [g.to_dict() for g in groups]
+    return body
