@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from comfyui_client import URL as URL_FIRST
 from comfyui_client import (CHECKPOINT, COMFYUI_PATH, example_prompt, get_json, loras_dir, request, requires_comfyui,
                             requires_comfyui_path, run_prompt)
 
@@ -168,3 +172,82 @@ def test_the_panel_switch_off_passes_the_graph_through_without_loras():
     assert "Auto-LoRA off" in text and "panel" in text, text
     batch = get_json("/api/lora_lab/batches?limit=1")["batches"][0]
     assert len(batch["drafts"]) == 3 and all(d["loras"] == [] and d["image"] for d in batch["drafts"])
+
+
+SECOND_PATH = os.environ.get("COMFYUI_SECOND_PATH", "")
+SECOND_PORT = int(os.environ.get("COMFYUI_SECOND_PORT", "8235"))
+COMFY_PYTHON = os.environ.get("COMFYUI_PYTHON", "/tmp/comfyvenv/bin/python")
+TEMPLATE = Path(__file__).with_name("txt2img_api.json")
+
+
+@pytest.fixture
+def second_server():
+    """A second ComfyUI (COMFYUI_SECOND_PATH, e.g. ``cp -al`` of the first with this pack linked) on its own port,
+    sharing the first one's user directory (so LoRA Lab's store); started here, so the test can stop it."""
+    if not SECOND_PATH:
+        pytest.skip("set COMFYUI_SECOND_PATH to a second ComfyUI folder with this pack in custom_nodes")
+    models, linked = Path(SECOND_PATH) / "models", []
+    for name in CHECKPOINTS:
+        if not (models / "checkpoints" / name).exists():
+            os.link(Path(COMFYUI_PATH) / "models" / "checkpoints" / CHECKPOINT, models / "checkpoints" / name)
+            linked.append(models / "checkpoints" / name)
+    for name in SEED_LORAS:  # the drafts' LoraLoader nodes name them on this server too
+        if not (models / "loras" / name).exists():
+            os.link(loras_dir() / name, models / "loras" / name)
+            linked.append(models / "loras" / name)
+    log = open(Path(SECOND_PATH) / "lora_lab_second_server.log", "wb")
+    process = subprocess.Popen([COMFY_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(SECOND_PORT),
+                                "--user-directory", str(Path(COMFYUI_PATH) / "user")],
+                               cwd=SECOND_PATH, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{SECOND_PORT}"
+    deadline = time.time() + 180
+    while time.time() < deadline and process.poll() is None:
+        try:
+            urllib.request.urlopen(url + "/lora_lab/settings", timeout=5).read()
+            break
+        except OSError:
+            time.sleep(1)  # waiting for the server to start, not timing anything
+    else:
+        process.kill()
+        pytest.fail(f"the second ComfyUI did not start; see {log.name}")
+    yield url, process
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=60)
+    log.close()
+    for path in linked:
+        path.unlink(missing_ok=True)
+
+
+def _finished_on(url: str) -> int:
+    try:
+        return len(json.loads(urllib.request.urlopen(url + "/history", timeout=10).read()))
+    except OSError:
+        return 0
+
+
+def test_two_servers_one_stopped_mid_batch_every_draft_finished_and_recorded_once(second_server):
+    url, process = second_server
+    command = [sys.executable, "-m", "comfyui_lora_lab.cli", "queue", str(TEMPLATE), "--server", URL_FIRST,
+               "--server", url, "--prompt", SEED_PROMPT, "--count", "20", "--tier", TIER, "--explore",
+               "--auto-lora", "--family", "sd15", "--wait", "--timeout", "1800"]
+    before = _finished_on(url)
+    queue = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while _finished_on(url) == before and queue.poll() is None:
+        time.sleep(1)  # waiting for the second server's first finished draft, not timing anything
+    os.killpg(process.pid, 9)  # the server stops mid-batch
+    process.wait(timeout=60)
+    out, err = queue.communicate(timeout=1800)
+    assert queue.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert sorted(result["distribution"].values()) == [6, 7, 7]
+    assert result["status"] == {str(i): "success" for i in range(20)}
+    assert result["requeued"] and all(moved["from"] == url for moved in result["requeued"].values())
+    assert set(result["gpu_distribution"]) <= {URL_FIRST, url}
+    batch = next(b for b in get_json("/api/lora_lab/batches?limit=20")["batches"] if b["id"] == result["batch_id"])
+    assert sorted(d["index"] for d in batch["drafts"]) == list(range(20))
+    assert all(d["image"] for d in batch["drafts"])
+    images = [d["image"]["filename"] for d in batch["drafts"]]
+    assert len(set(images)) == 20, "every draft recorded once, with its own image"
+    groups = {g["checkpoint"]: [lora["name"] for lora in g["loras"]] for g in result["groups"]}
+    assert all([lora["name"] for lora in d["loras"]] == groups[d["checkpoint"]] for d in batch["drafts"])
