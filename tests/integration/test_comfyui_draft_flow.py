@@ -146,13 +146,18 @@ def test_picks_move_the_next_batch_and_the_next_prompts_first_lora(first_batch):
     groups = _groups(batch)
     checkpoint, drafts = next((name, drafts) for name, drafts in groups.items()
                               if "fantasy_landscape.safetensors" in _lora_names(drafts[0]))
+    before = get_json("/api/lora_lab/loras/stats")
     status, body = request("POST", "/api/lora_lab/picks", {"draft_ids": [d["id"] for d in drafts], "selected": True})
     assert status == 200 and body["changed"] == len(drafts), body
     others = [d["id"] for name, group in groups.items() if name != checkpoint for d in group]
     status, body = request("POST", "/api/lora_lab/picks", {"draft_ids": others, "selected": False})
     assert status == 200, body
-    lora_stats = get_json("/api/lora_lab/loras/stats")
-    assert lora_stats["fantasy_landscape.safetensors"]["selection_rate"] == 1.0, lora_stats
+    after = get_json("/api/lora_lab/loras/stats")
+    for name in {lora["name"] for d in batch["drafts"] for lora in d["loras"]}:
+        carrying = [d for d in batch["drafts"] if name in _lora_names(d)]
+        picked = sum(1 for d in carrying if d["checkpoint"] == checkpoint)
+        assert after[name]["total"] == before[name]["total"], (name, before, after)
+        assert after[name]["selected"] == before[name].get("selected", 0) + picked, (name, before, after)
     _, second = _run_batch(SEED_PROMPT, seed=2)
     counts = {name: len(d) for name, d in _groups(second).items()}
     assert counts.get(checkpoint, 0) > len(drafts), counts

@@ -44,6 +44,7 @@ export const PANEL_CSS = `
   background: var(--comfy-input-bg, #222); display: flex; gap: 8px; align-items: flex-start; }
 .ll-error > span { flex: 1; overflow-wrap: anywhere; }
 .ll-stats, .ll-lora-stats { width: 100%; border-collapse: collapse; table-layout: fixed; }
+.ll-lora-box { height: 190px; overflow-y: auto; }
 .ll-stats th, .ll-stats td, .ll-lora-stats th, .ll-lora-stats td { padding: 4px 4px; text-align: right; height: 34px; vertical-align: middle; }
 .ll-stats th, .ll-lora-stats th { height: auto; font-weight: 600; font-size: 11px; color: var(--descrip-text, #999); }
 .ll-stats th:first-child, .ll-stats td:first-child, .ll-lora-stats th:first-child, .ll-lora-stats td:first-child { text-align: left; overflow: hidden; text-overflow: ellipsis;

@@ -1,6 +1,7 @@
 // LoRA stats beside the checkpoint stats: for each LoRA, the drafts picked, the drafts shown with it and the
 // rate (picked / shown, so a LoRA shown on many drafts is not favoured for that alone); drafts made without
-// any LoRA are the "(no LoRA)" row, the control. Rows are keyed by LoRA and updated in place. The section
+// any LoRA are the "(no LoRA)" row, the control. Rows are keyed by LoRA and updated in place, in a box of
+// fixed height (scrolling when there are many), so loading never moves the sections below. The section
 // hides itself when the server has no LoRA stats route (an older pack).
 
 import { errorBox, h } from "./dom.js";
@@ -37,7 +38,7 @@ class LoraStats {
       this.tbody);
     this.errorSlot = h("div");
     this.element = h("section", { class: "ll-section ll-lora-stats-section", attrs: { "aria-label": "LoRA stats" } },
-      h("h3", {}, h("span", { text: "LoRA stats" })), this.table, this.errorSlot);
+      h("h3", {}, h("span", { text: "LoRA stats" })), h("div", { class: "ll-lora-box" }, this.table), this.errorSlot);
   }
 
   render(stats) {
