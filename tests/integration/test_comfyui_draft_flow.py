@@ -93,8 +93,10 @@ def _draft_grid(prompt_text: str, seed: int) -> tuple[dict, dict[str, str]]:
 
 def _run_batch(prompt_text: str, seed: int) -> tuple[dict, dict]:
     prompt, ids = _draft_grid(prompt_text, seed)
-    history = asyncio.run(run_prompt(prompt, timeout=1200))
-    batch = get_json("/api/lora_lab/batches?limit=1")["batches"][0]
+    history = asyncio.run(run_prompt(prompt, timeout=2400))
+    text = history["outputs"][ids["LoRALabCheckpointExplorer"]]["text"][0]
+    batch_id = text.split()[1]  # "batch <id> (explore, tier ...)"
+    batch = next(b for b in get_json("/api/lora_lab/batches?limit=20")["batches"] if b["id"] == batch_id)
     return history | {"ids": ids}, batch
 
 
@@ -233,8 +235,12 @@ def _finished_on(url: str) -> int:
 
 def test_two_servers_one_stopped_mid_batch_every_draft_finished_and_recorded_once(second_server):
     url, process = second_server
+    tier = f"{TIER}_servers_{int(time.time())}"  # a tier with no history: the seed's 7/7/6
+    status, body = request("PUT", "/api/lora_lab/pools", {"tiers": {TIER: {"checkpoints": CHECKPOINTS},
+                                                                     tier: {"checkpoints": CHECKPOINTS}}})
+    assert status == 200, body
     command = [sys.executable, "-m", "comfyui_lora_lab.cli", "queue", str(TEMPLATE), "--server", URL_FIRST,
-               "--server", url, "--prompt", SEED_PROMPT, "--count", "20", "--tier", TIER, "--explore",
+               "--server", url, "--prompt", SEED_PROMPT, "--count", "20", "--tier", tier, "--explore",
                "--auto-lora", "--family", "sd15", "--wait", "--timeout", "1800"]
     before = _finished_on(url)
     queue = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
