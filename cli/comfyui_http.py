@@ -20,7 +20,12 @@ class ServerError(ValueError):
 
 
 class Unreachable(ServerError):
-    """The server could not be reached (stopped, gone, connection cut): its queued work is lost."""
+    """The server could not be reached: ``gone`` when the connection was refused or cut (the server stopped),
+    not when it merely did not answer in time (a busy server)."""
+
+    def __init__(self, message: str, gone: bool) -> None:
+        super().__init__(message)
+        self.gone = gone
 
 
 class ComfyClient:
@@ -39,7 +44,8 @@ class ComfyClient:
         except urllib.error.HTTPError as exc:
             raise ServerError(f"{method} {path}: HTTP {exc.code}: {_message(exc.read(MAX_RESPONSE_BYTES))}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise Unreachable(f"cannot reach ComfyUI at {self.url} ({exc})") from None
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise Unreachable(f"cannot reach ComfyUI at {self.url} ({exc})", isinstance(reason, ConnectionError)) from None
 
     def get(self, path: str):
         return self.request("GET", path)

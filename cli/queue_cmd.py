@@ -30,6 +30,7 @@ from .comfyui_http import ComfyClient, ServerError, Unreachable
 MAX_TEMPLATE_BYTES = 4 * 1024 * 1024
 DEFAULT_SERVER = "http://127.0.0.1:8188"
 RECENT_BATCHES = 100
+MAX_SLOW_POLLS = 10  # a server that times out this many polls in a row is taken as lost
 FAMILIES = ("sd15", "sdxl", "sd3", "flux", "unknown")
 
 
@@ -136,6 +137,7 @@ class Batch:
         self.running: dict[int, tuple[str, str]] = {}  # draft index -> (server, prompt id)
         self.status: dict[int, str] = {}
         self.requeued: dict[int, dict] = {}
+        self.slow: dict[str, int] = {}  # server -> polls in a row that timed out
 
     def queue(self, assignment: dict[str, list[int]]) -> None:
         """Queue drafts; a server lost while queueing keeps its drafts (no prompt id) for :meth:`recover`."""
@@ -145,7 +147,9 @@ class Batch:
             try:
                 for index, prompt_id in queue_on(self.clients[server], self.prompts, indexes, self.client_id).items():
                     self.running[index] = (server, prompt_id)
-            except Unreachable:
+            except Unreachable as exc:
+                if not exc.gone:  # it may have taken the prompt: queueing it elsewhere could render it twice
+                    raise
                 self.dead.add(server)
 
     def distribution(self) -> dict[str, list[int]]:
@@ -155,15 +159,19 @@ class Batch:
         return {server: indexes for server, indexes in out.items() if indexes}
 
     def poll(self) -> None:
-        """Final statuses from each live server's ``/history``; a server that cannot be reached is marked lost."""
+        """Final statuses from each live server's ``/history``; a server that refuses or cuts the connection (or
+        times out ``MAX_SLOW_POLLS`` polls in a row: a busy server is not a lost one) is marked lost."""
         for index, (server, prompt_id) in sorted(self.running.items()):
             if index in self.status or server in self.dead:
                 continue
             try:
                 entry = self.clients[server].get(f"/history/{prompt_id}").get(prompt_id)
-            except Unreachable:
-                self.dead.add(server)
+            except Unreachable as exc:
+                self.slow[server] = self.slow.get(server, 0) + 1
+                if exc.gone or self.slow[server] >= MAX_SLOW_POLLS:
+                    self.dead.add(server)
                 continue
+            self.slow[server] = 0
             if entry and entry.get("status", {}).get("completed") is not None:
                 self.status[index] = entry["status"].get("status_str", "unknown")
 
