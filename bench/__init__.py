@@ -19,4 +19,5 @@ BENCHMARKS = {
     "trainer-memory": "trainer_memory",
     "gpu": "gpu",
     "t2l": "t2l",
+    "draft-flow": "draft_flow",
 }

@@ -1,6 +1,7 @@
 """A small JSON-over-HTTP client for a ComfyUI server (stdlib only), for commands that queue work.
 
-Errors come back as :class:`ServerError` (a ValueError, so ``lora-lab`` prints one line and exits 2)
+Errors come back as :class:`ServerError` (a ValueError, so ``lora-lab`` prints one line and exits 2;
+:class:`Unreachable` when the server cannot be reached at all)
 carrying the server's own message: LoRA Lab routes answer ``{"error": {"code", "message"}}``, ComfyUI's
 ``/prompt`` answers ``{"error": {...}, "node_errors": {...}}``.
 """
@@ -16,6 +17,15 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 class ServerError(ValueError):
     """The server refused a request or could not be reached."""
+
+
+class Unreachable(ServerError):
+    """The server could not be reached: ``gone`` when the connection was refused or cut (the server stopped),
+    not when it merely did not answer in time (a busy server)."""
+
+    def __init__(self, message: str, gone: bool) -> None:
+        super().__init__(message)
+        self.gone = gone
 
 
 class ComfyClient:
@@ -34,7 +44,8 @@ class ComfyClient:
         except urllib.error.HTTPError as exc:
             raise ServerError(f"{method} {path}: HTTP {exc.code}: {_message(exc.read(MAX_RESPONSE_BYTES))}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise ServerError(f"cannot reach ComfyUI at {self.url} ({exc})") from None
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise Unreachable(f"cannot reach ComfyUI at {self.url} ({exc})", isinstance(reason, ConnectionError)) from None
 
     def get(self, path: str):
         return self.request("GET", path)

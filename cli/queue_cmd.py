@@ -1,10 +1,14 @@
 """``lora-lab queue TEMPLATE_API.json --server URL --prompt TEXT --count N [--explore|--quick] [--auto-lora]``
 
 The seed's batch-generation backend, against ComfyUI's own API: the server (ComfyUI with this pack) plans
-the batch with the explorer policy and records it; this command builds one prompt per draft from an
-API-format template (checkpoint, text, seed, optional LoRA chain, a Save Drafts node) and queues each on
-``/prompt``. Prints ``{"batch_id", "total_count", "distribution", ...}`` as JSON. Everything the command
-can check (count, template, LoRA names) is checked before the batch is recorded.
+the batch with the explorer policy and records it (with ``--auto-lora``, each checkpoint group gets its own
+LoRA combination, chosen and recorded by the server); this command builds one prompt per draft from an
+API-format template (checkpoint, text, seed, the draft's LoRA chain, a Save Drafts node) and queues each on
+``/prompt``. With several ``--server`` (one ComfyUI per GPU, sharing LoRA Lab's store) the drafts are spread
+by checkpoint group and, with ``--wait``, the unfinished drafts of a server that stops answering are queued
+on the others; a draft is recorded once (its id is batch + index; the store refuses a second image).
+Prints ``{"batch_id", "total_count", "distribution", "gpu_distribution", "groups", ...}`` as JSON. Everything
+the command can check (count, template, servers, LoRA names) is checked before the batch is recorded.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from pathlib import Path
 
 from ..engines.explorer import api_prompt
 from ..engines.explorer.lora_choice import CHOOSERS, LoraRequest, fixed, parse_lora
+from ..engines.explorer.server_spread import spread
 from ..engines.store.generations import DraftPlan, LoraUse
-from .comfyui_http import ComfyClient, ServerError
+from .comfyui_http import ComfyClient, ServerError, Unreachable
 
 MAX_TEMPLATE_BYTES = 4 * 1024 * 1024
+DEFAULT_SERVER = "http://127.0.0.1:8188"
+RECENT_BATCHES = 100
+MAX_SLOW_POLLS = 10  # a server that times out this many polls in a row is taken as lost
 FAMILIES = ("sd15", "sdxl", "sd3", "flux", "unknown")
 
 
@@ -36,7 +44,10 @@ def _count(text: str) -> int:
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("queue", help="queue a batch of drafts on a ComfyUI server (explorer policy)")
     parser.add_argument("template", help="API-format workflow (ComfyUI 'Save (API)') with one checkpoint loader")
-    parser.add_argument("--server", default="http://127.0.0.1:8188", help="ComfyUI URL")
+    parser.add_argument("--server", action="append", default=None,
+                        help=f"ComfyUI URL (default {DEFAULT_SERVER}); repeat it for one server per GPU: the batch is "
+                             "spread by checkpoint group, a lost server's drafts go to the others (--wait); the "
+                             "servers must share LoRA Lab's store (same --user-directory), the first one plans")
     parser.add_argument("--prompt", required=True, help="positive prompt text")
     parser.add_argument("--count", type=_count, default=20, help="number of drafts (1-256)")
     parser.add_argument("--tier", default="sd15_draft", help="checkpoint pool to use")
@@ -85,78 +96,157 @@ def tier_family(args) -> str:
     return prefix if prefix in FAMILIES else "unknown"
 
 
-def server_discovery(client: ComfyClient, family: str):
-    """Ask the server's ``/lora_lab/discover`` (its whole index, sidecars and learned picks) for the prompt."""
-
-    def choose(request: LoraRequest) -> list[LoraUse]:
-        result = client.post("/lora_lab/discover", {"prompt": request.prompt, "family": family})
-        return [LoraUse(pick["name"], pick["strength"]) for pick in result["picks"] if pick["name"] in request.available]
-
-    return choose
-
-
-def lora_chooser(args, client: ComfyClient):
-    """None (no LoRAs), or a function draft checkpoint -> LoRAs; validated before anything is recorded."""
+def lora_request(args, client: ComfyClient) -> tuple[dict, list[LoraUse] | None]:
+    """What the batch request says about LoRAs, and the fixed LoRAs of every draft (``--lora``), checked
+    before anything is recorded. Auto-LoRA gives each checkpoint group its own combination (server side)."""
     auto = args.auto_lora
     if auto is None and not args.lora:
         auto = bool(client.get("/lora_lab/settings").get("auto_lora"))
     if not auto and not args.lora:
-        return None
+        return {"auto_lora": False}, None
     available = installed_loras(client)
     if args.lora:
-        choose = fixed([parse_lora(text) for text in args.lora])
-    elif args.lora_chooser == "server":
-        choose = server_discovery(client, tier_family(args))
-    else:
-        choose = functools.partial(CHOOSERS[args.lora_chooser], family=tier_family(args)) \
-            if args.lora_chooser == "discovery" else CHOOSERS[args.lora_chooser]
-    choose(LoraRequest(args.prompt, "", available))
-    cache: dict[str, list] = {}
-
-    def for_checkpoint(checkpoint: str) -> list:
-        if checkpoint not in cache:
-            cache[checkpoint] = choose(LoraRequest(args.prompt, checkpoint, available))
-        return cache[checkpoint]
-
-    return for_checkpoint
+        return {"auto_lora": False}, fixed([parse_lora(text) for text in args.lora])(LoraRequest(args.prompt, "",
+                                                                                              available))
+    if args.lora_chooser == "server":
+        return {"auto_lora": True, "family": tier_family(args)}, None
+    choose = functools.partial(CHOOSERS[args.lora_chooser], family=tier_family(args)) \
+        if args.lora_chooser == "discovery" else CHOOSERS[args.lora_chooser]
+    candidates = choose(LoraRequest(args.prompt, "", available))
+    return {"auto_lora": True, "candidates": [lora.to_dict() for lora in candidates]}, None
 
 
-def queue_drafts(client: ComfyClient, template: dict, plan: dict, text: str, choose) -> list[str]:
-    client_id, prompt_ids = uuid.uuid4().hex, []
+def draft_prompts(template: dict, plan: dict, text: str, fixed_loras: list[LoraUse] | None) -> dict[int, dict]:
+    """One API prompt per draft index: its checkpoint, seed, LoRAs (its group's, or ``--lora``) and Save Drafts."""
+    prompts = {}
     for draft in plan["drafts"]:
-        loras = choose(draft["checkpoint"]) if choose else []
-        prompt = api_prompt.draft_prompt(template, plan["batch_id"],
-                                         DraftPlan(draft["index"], draft["checkpoint"], draft["seed"]), text, loras)
-        prompt_ids.append(client.post("/prompt", {"prompt": prompt, "client_id": client_id})["prompt_id"])
-    return prompt_ids
+        loras = fixed_loras if fixed_loras is not None else [LoraUse(l["name"], l["strength"]) for l in draft["loras"]]
+        prompts[draft["index"]] = api_prompt.draft_prompt(
+            template, plan["batch_id"], DraftPlan(draft["index"], draft["checkpoint"], draft["seed"]), text, loras)
+    return prompts
 
 
-def wait_for(client: ComfyClient, prompt_ids: list[str], timeout: float) -> dict[str, str]:
-    """Poll ``/history`` until every prompt has a final status; {prompt_id: status}."""
-    deadline, status = time.monotonic() + timeout, {}
-    while len(status) < len(prompt_ids):
-        for prompt_id in prompt_ids:
-            entry = client.get(f"/history/{prompt_id}").get(prompt_id) if prompt_id not in status else None
+def queue_on(client: ComfyClient, prompts: dict[int, dict], indexes: list[int], client_id: str) -> dict[int, str]:
+    return {i: client.post("/prompt", {"prompt": prompts[i], "client_id": client_id})["prompt_id"] for i in indexes}
+class Batch:
+    """A queued batch over one or more servers: where each draft runs, and moving drafts off a lost server."""
+
+    def __init__(self, clients: dict[str, ComfyClient], plan: dict, prompts: dict[int, dict]) -> None:
+        self.clients, self.plan, self.prompts = clients, plan, prompts
+        self.client_id, self.dead = uuid.uuid4().hex, set()
+        self.running: dict[int, tuple[str, str]] = {}  # draft index -> (server, prompt id)
+        self.status: dict[int, str] = {}
+        self.requeued: dict[int, dict] = {}
+        self.slow: dict[str, int] = {}  # server -> polls in a row that timed out
+
+    def queue(self, assignment: dict[str, list[int]]) -> None:
+        """Queue drafts; a server lost while queueing keeps its drafts (no prompt id) for :meth:`recover`."""
+        for server, indexes in assignment.items():
+            for index in indexes:
+                self.running[index] = (server, "")
+            try:
+                for index, prompt_id in queue_on(self.clients[server], self.prompts, indexes, self.client_id).items():
+                    self.running[index] = (server, prompt_id)
+            except Unreachable as exc:
+                if not exc.gone:  # it may have taken the prompt: queueing it elsewhere could render it twice
+                    raise
+                self.dead.add(server)
+
+    def distribution(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {server: [] for server in self.clients}
+        for index, (server, _) in sorted(self.running.items()):
+            out[server].append(index)
+        return {server: indexes for server, indexes in out.items() if indexes}
+
+    def poll(self) -> None:
+        """Final statuses from each live server's ``/history``; a server that refuses or cuts the connection (or
+        times out ``MAX_SLOW_POLLS`` polls in a row: a busy server is not a lost one) is marked lost."""
+        for index, (server, prompt_id) in sorted(self.running.items()):
+            if index in self.status or server in self.dead:
+                continue
+            try:
+                entry = self.clients[server].get(f"/history/{prompt_id}").get(prompt_id)
+            except Unreachable as exc:
+                self.slow[server] = self.slow.get(server, 0) + 1
+                if exc.gone or self.slow[server] >= MAX_SLOW_POLLS:
+                    self.dead.add(server)
+                continue
+            self.slow[server] = 0
             if entry and entry.get("status", {}).get("completed") is not None:
-                status[prompt_id] = entry["status"].get("status_str", "unknown")
-        if len(status) < len(prompt_ids):
+                self.status[index] = entry["status"].get("status_str", "unknown")
+
+    def recover(self) -> None:
+        """Drafts of lost servers: recorded ones (image in the shared store) are done, the rest queued elsewhere."""
+        lost = [i for i, (server, _) in self.running.items() if server in self.dead and i not in self.status]
+        if not lost:
+            return
+        live = [s for s in self.clients if s not in self.dead]
+        if not live:
+            raise ServerError(f"every server stopped answering; drafts {sorted(lost)} are not finished")
+        recorded = recorded_drafts(self.clients[live[0]], self.plan["batch_id"])
+        for index in [i for i in lost if i in recorded]:
+            self.status[index] = "success"
+        todo = [(i, self.plan["drafts"][i]["checkpoint"]) for i in lost if i not in recorded]
+        load = {s: sum(1 for i, (srv, _) in self.running.items() if srv == s and i not in self.status) for s in live}
+        for server, indexes in spread(todo, live, load).items():
+            for index in indexes:
+                self.requeued[index] = {"from": self.running[index][0], "to": server}
+            self.queue({server: indexes})
+
+
+def recorded_drafts(client: ComfyClient, batch_id: str) -> set[int]:
+    """Draft indexes of the batch that have an image in the (shared) store."""
+    for batch in client.get(f"/lora_lab/batches?limit={RECENT_BATCHES}")["batches"]:
+        if batch["id"] == batch_id:
+            return {d["index"] for d in batch["drafts"] if d["image"]}
+    raise ServerError(f"batch {batch_id} is not among the server's latest {RECENT_BATCHES} batches")
+
+
+def wait_for(batch: Batch, timeout: float) -> dict[int, str]:
+    """Poll until every draft has a final status, moving the drafts of lost servers; {draft index: status}."""
+    deadline = time.monotonic() + timeout
+    while len(batch.status) < len(batch.prompts):
+        batch.poll()
+        batch.recover()
+        if len(batch.status) < len(batch.prompts):
             if time.monotonic() > deadline:
-                raise ServerError(f"{len(prompt_ids) - len(status)} draft(s) not finished after {timeout:.0f} s")
-            time.sleep(0.5)
-    return status
+                raise ServerError(f"{len(batch.prompts) - len(batch.status)} draft(s) not finished after "
+                                  f"{timeout:.0f} s")
+            time.sleep(0.5)  # polling ComfyUI's /history, not timing anything
+    return batch.status
+
+
+def check_shared_store(clients: dict[str, ComfyClient], batch_id: str) -> None:
+    """Every server must record into the same store (same user directory), or picks would be split."""
+    for server, client in list(clients.items())[1:]:
+        try:
+            recorded_drafts(client, batch_id)
+        except ServerError as exc:
+            raise ServerError(f"{server} does not see batch {batch_id} planned on {next(iter(clients))} ({exc}); "
+                              "start every server with the same --user-directory so they share LoRA Lab's "
+                              "store") from None
 
 
 def run(args) -> int:
     template = load_template(args.template)
-    client = ComfyClient(args.server)
-    choose = lora_chooser(args, client)
+    urls = args.server or [DEFAULT_SERVER]
+    spread([], urls)  # refuses a server listed twice before anything runs
+    clients = {url: ComfyClient(url) for url in urls}
+    primary = clients[urls[0]]
+    lora_fields, fixed_loras = lora_request(args, primary)
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 32)
-    plan = client.post("/lora_lab/batches", {"tier": args.tier, "count": args.count, "mode": args.mode,
-                                             "seed": seed, "prompt": args.prompt})
-    prompt_ids = queue_drafts(client, template, plan, args.prompt, choose)
+    plan = primary.post("/lora_lab/batches", {"tier": args.tier, "count": args.count, "mode": args.mode,
+                                              "seed": seed, "prompt": args.prompt, **lora_fields})
+    check_shared_store(clients, plan["batch_id"])
+    batch = Batch(clients, plan, draft_prompts(template, plan, args.prompt, fixed_loras))
+    batch.queue(spread([(d["index"], d["checkpoint"]) for d in plan["drafts"]], urls))
     result = {"batch_id": plan["batch_id"], "total_count": plan["total_count"], "distribution": plan["distribution"],
-              "mode": plan["mode"], "tier": plan["tier"], "seed": seed, "prompt_ids": prompt_ids}
+              "mode": plan["mode"], "tier": plan["tier"], "seed": seed, "groups": plan["groups"]}
     if args.wait:
-        result["status"] = wait_for(client, prompt_ids, args.timeout)
+        status = wait_for(batch, args.timeout)
+        result["status"] = {str(i): status[i] for i in sorted(status)}
+        result["requeued"] = {str(i): moved for i, moved in sorted(batch.requeued.items())}
+    result["gpu_distribution"] = batch.distribution()
+    result["prompt_ids"] = [batch.running[i][1] for i in sorted(batch.running)]
     print(json.dumps(result))
     return 0 if all(s == "success" for s in result.get("status", {}).values()) else 1

@@ -6,6 +6,8 @@ import json
 
 from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 
+AUTO_LORA_MODES = ("follow panel", "on", "off")
+
 READY_TIMEOUT_S = 300.0
 
 SPEC = NodeSpec(
@@ -34,6 +36,13 @@ SPEC = NodeSpec(
         Input("variations", "INT", "Number of combinations to output as lists (for a batch of different "
                                    "drafts); the first is always the best one.", default=1, min=1, max=64),
         Input("seed", "INT", "Seed of the variations.", default=0, min=0, max=MAX_SEED, control_after_generate=True),
+        Input("auto_lora", "COMBO", "on: discover and apply LoRAs; off: pass MODEL, CLIP and prompt through "
+                                    "unchanged; follow panel: the LoRA Lab panel's Auto-LoRA switch.",
+              default="follow panel", options=AUTO_LORA_MODES),
+        Input("draft", "LORA_LAB_DRAFT", "Optional: Checkpoint Explorer's 'draft' output. Each checkpoint group of "
+                                         "the batch then gets its own combination of the discovered LoRAs (one "
+                                         "group may get none, the control), learned from your picks per "
+                                         "(checkpoint, LoRA) pair; 'variations' is ignored.", optional=True),
     ),
     outputs=(
         Output("MODEL", "MODEL", "The model with the picked LoRAs applied, one per variation.", is_list=True),
@@ -56,10 +65,11 @@ def validate_inputs(min_strength: float = 0.5, max_strength: float = 0.8) -> boo
 
 
 def fingerprint_inputs(**_: object) -> str:
-    """Run again when the library or what was learned changed, even if the inputs did not."""
+    """Run again when the library, what was learned or the panel's Auto-LoRA switch changed."""
     from ..bridge.services import shared_lab
 
-    return shared_lab().discovery.version()
+    lab = shared_lab()
+    return f"{lab.discovery.version()}:{lab.explorer.settings().auto_lora}"
 
 
 def _library():
@@ -91,33 +101,47 @@ def _apply_variant(model, clip, variant, library, cache: dict, applied: list[dic
     return model, clip
 
 
-def _summary(result) -> str:
-    if not result.picks:
-        return f"Auto LoRA Discover ({result.family}): no LoRA. {result.abstained_reason}"
-    lines = [f"Auto LoRA Discover ({result.family}): {len(result.picks)} LoRA(s)"]
-    for pick in result.picks:
-        lines.append(f"- {pick.name} @ {pick.strength:g} (relevance {pick.relevance:.2f}): {pick.reasons[0]}")
-    if len(result.variants) > 1:
-        lines.append(f"{len(result.variants)} variations: " + " | ".join(v.lora_text or "(none)" for v in result.variants))
-    return "\n".join(lines + [f"WARNING: {w}" for w in result.warnings])
+def _summary(outcome) -> str:
+    result = outcome.result
+    if outcome.summary:
+        lines = [outcome.summary]
+    elif not result.picks:
+        lines = [f"Auto LoRA Discover ({result.family}): no LoRA. {result.abstained_reason}"]
+    else:
+        lines = [f"Auto LoRA Discover ({result.family}): {len(result.picks)} LoRA(s)"]
+        for pick in result.picks:
+            lines.append(f"- {pick.name} @ {pick.strength:g} (relevance {pick.relevance:.2f}): {pick.reasons[0]}")
+        if len(result.variants) > 1:
+            lines.append(f"{len(result.variants)} variations: "
+                         + " | ".join(v.lora_text or "(none)" for v in result.variants))
+    return "\n".join(lines + [f"WARNING: {w}" for w in outcome.warnings])
 
 
-def execute(model, clip, prompt: str, max_loras: int, min_strength: float, max_strength: float, threshold: float,
-            add_trigger_words: bool, variations: int, seed: int) -> NodeResult:
-    from ..bridge import models
-    from ..engines.discovery import DiscoverOptions
-
-    library = _library()
-    options = DiscoverOptions(family=models.model_family(model), max_loras=max_loras, min_strength=min_strength,
-                              max_strength=max_strength, threshold=threshold, add_trigger_words=add_trigger_words,
-                              variations=variations, seed=seed)
-    result = library.discover(prompt, options)
+def _outputs(model, clip, outcome) -> tuple[list, ...]:
+    """Each variant applied through ComfyUI's loader (the library is only opened when there is a LoRA)."""
     outputs = ([], [], [], [], [])
+    library = _library() if any(v.picks for v in outcome.variants) else None
     cache: dict = {}
-    report = result.to_dict()
-    for variant, raw in zip(result.variants, report["variants"]):
+    for variant, raw in zip(outcome.variants, outcome.report["variants"]):
         raw["applied"] = []
         new_model, new_clip = _apply_variant(model, clip, variant, library, cache, raw["applied"])
         for out, value in zip(outputs, (new_model, new_clip, variant.prompt, variant.stack, variant.lora_text)):
             out.append(value)
-    return NodeResult((*outputs, json.dumps(report, indent=2)), ui={"text": [_summary(result)]})
+    return outputs
+
+
+def execute(model, clip, prompt: str, max_loras: int, min_strength: float, max_strength: float, threshold: float,
+            add_trigger_words: bool, variations: int, seed: int, auto_lora: str = "follow panel",
+            draft=None) -> NodeResult:
+    from ..bridge import models
+    from ..bridge.services import shared_lab
+    from ..engines.discovery import DiscoverOptions
+    from ..engines.explorer.auto_lora_flow import AutoLoraRequest, run_auto_lora
+
+    options = DiscoverOptions(family=models.model_family(model), max_loras=max_loras, min_strength=min_strength,
+                              max_strength=max_strength, threshold=threshold, add_trigger_words=add_trigger_words,
+                              variations=variations, seed=seed)
+    request = AutoLoraRequest(prompt, options, auto_lora, draft)
+    outcome = run_auto_lora(_library, shared_lab().explorer, request)
+    outputs = _outputs(model, clip, outcome)
+    return NodeResult((*outputs, json.dumps(outcome.report, indent=2)), ui={"text": [_summary(outcome)]})

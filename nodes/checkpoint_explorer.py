@@ -63,6 +63,9 @@ SPEC = NodeSpec(
         Output("seed", "INT", "One seed per draft (seed + draft index); connect it to the sampler's seed.",
                is_list=True),
         Output("prompt", "STRING", "The prompt input, for the text encoder."),
+        Output("draft", "LORA_LAB_DRAFT", "One handle per draft (batch, index, checkpoint group): connect it to "
+                                          "Auto LoRA Discover's 'draft' so each checkpoint group gets its own LoRA "
+                                          "combination.", is_list=True),
     ),
 )
 
@@ -94,18 +97,14 @@ def fingerprint_inputs(**_: object) -> float:
 def execute(tier: str, mode: str, count: int, seed: int, prompt: str) -> NodeResult:
     from ..bridge import checkpoints
     from ..engines.explorer import PlanRequest
+    from ..engines.explorer.draft_flow import draft_handles, explore_text
 
     explorer = _explorer()
     plan = explorer.plan(PlanRequest(tier, count, MODES[mode], seed, prompt), record=False)
     loaded, from_disk = checkpoints.load_checkpoints(list(plan.distribution))
     explorer.record(plan)
     triples = [loaded[draft.checkpoint] for draft in plan.drafts]
-    summary = ", ".join(f"{n} x {name}" for name, n in plan.distribution.items())
-    text = (f"batch {plan.batch_id} ({plan.mode}, tier {plan.tier}): {summary}\n"
-            f"checkpoints: {from_disk} loaded from disk, {len(loaded) - from_disk} reused")
-    if plan.missing:
-        text += f"\nnot installed (skipped): {', '.join(plan.missing)}"
     return NodeResult((
-        [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples],
-        [d.checkpoint for d in plan.drafts], plan.batch_id, [d.seed for d in plan.drafts], prompt,
-    ), ui={"text": [text]})
+        [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples], [d.checkpoint for d in plan.drafts],
+        plan.batch_id, [d.seed for d in plan.drafts], prompt, draft_handles(plan),
+    ), ui={"text": [explore_text(plan, len(loaded), from_disk)]})

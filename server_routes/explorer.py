@@ -4,11 +4,16 @@ Shapes (ComfyUI also serves every path under ``/api``):
 
 - ``GET /checkpoints/stats[?tier=]`` -> ``{name: {"selected", "total", "selection_rate"}}`` (rate rounded
   to 4 decimals, 0.0 when total is 0; ``total`` counts drafts shown, i.e. saved with an image).
+- ``GET /lora_lab/loras/stats[?tier=]`` -> the same shape per LoRA (a draft counts for each of its LoRAs;
+  drafts without any count as ``"(no LoRA)"``).
 - ``GET /lora_lab/pools`` / ``PUT`` ``{"tiers": {name: {"checkpoints": [...], "default"?}}}`` ->
   ``{"file", "installed_checkpoints", "tiers": {name: {"checkpoints", "installed", "missing", "default"}}}``.
-- ``POST /lora_lab/batches`` ``{"tier", "count", "mode"?, "seed"?, "prompt"?}`` -> a recorded plan
-  ``{"batch_id", "total_count", "distribution", "mode", "tier", "category", "reasons",
-  "missing_checkpoints", "drafts": [{"id", "index", "checkpoint", "seed"}]}``.
+- ``POST /lora_lab/batches`` ``{"tier", "count", "mode"?, "seed"?, "prompt"?, "explore_mode"?, "auto_lora"?,
+  "family"?, "candidates"?}`` -> a recorded plan ``{"batch_id", "total_count", "distribution", "mode", "tier",
+  "category", "reasons", "missing_checkpoints", "auto_lora", "groups": [{"group", "checkpoint", "drafts",
+  "loras"}], "drafts": [{"id", "index", "checkpoint", "seed", "loras"}]}``. The seed's flags: ``explore_mode``
+  (true: explore, false: quick) and ``auto_lora`` (each checkpoint group gets its own combination of the LoRAs
+  the server discovers for the prompt, or of ``candidates`` ``[{"name", "strength"}]`` when given).
 - ``GET /lora_lab/batches[?limit=20&before=<created>]`` -> ``{"batches": [{"id", "prompt", "mode", "tier",
   "category", "created", "drafts": [{"id", "index", "checkpoint", "loras", "seed", "image", "selected",
   "label"}]}]}``; ``image`` is ``{"filename", "subfolder", "type"}`` for ``/view`` or null.
@@ -23,11 +28,16 @@ import functools
 
 from aiohttp import web
 
+from ..engines.discovery import DiscoverOptions
 from ..engines.explorer import PlanRequest
+from ..engines.explorer.draft_flow import plan_with_loras
+from ..engines.store.generations import LoraUse
 from .http import ApiError, Route, read_json
 from .services import Services
 
 PLAN_FIELDS = {"tier", "count", "mode", "seed", "prompt"}
+FLOW_FIELDS = {"explore_mode", "auto_lora", "family", "candidates"}
+MAX_CANDIDATES = 10
 
 
 async def _run(fn, *args):
@@ -57,17 +67,51 @@ def _picks(body: dict) -> tuple[list[str], bool]:
 
 
 def _plan_request(body: dict) -> PlanRequest:
-    unknown = sorted(set(body) - PLAN_FIELDS)
+    unknown = sorted(set(body) - PLAN_FIELDS - FLOW_FIELDS)
     if unknown:
-        raise ApiError(400, "bad_request", f"unknown field(s) {unknown}; allowed: {sorted(PLAN_FIELDS)}")
+        raise ApiError(400, "bad_request", f"unknown field(s) {unknown}; allowed: {sorted(PLAN_FIELDS | FLOW_FIELDS)}")
     if not isinstance(body.get("tier"), str):
         raise ApiError(400, "bad_request", "'tier' (a tier name) is required")
-    return PlanRequest(**body)
+    fields = {key: value for key, value in body.items() if key in PLAN_FIELDS}
+    explore = body.get("explore_mode")
+    if explore is not None:
+        if not isinstance(explore, bool):
+            raise ApiError(400, "bad_request", f"'explore_mode' must be true or false, got {explore!r}")
+        if fields.get("mode", "panel") not in ("panel", "explore" if explore else "quick"):
+            raise ApiError(400, "bad_request", f"'explore_mode' {explore} contradicts 'mode' {fields['mode']!r}")
+        fields["mode"] = "explore" if explore else "quick"
+    return PlanRequest(**fields)
+
+
+def _candidates(body: dict, services: Services):
+    """None (no LoRAs), the body's own candidates, or a call to the server's discovery for the prompt."""
+    auto, given, family = body.get("auto_lora", False), body.get("candidates"), body.get("family", "unknown")
+    if not isinstance(auto, bool):
+        raise ApiError(400, "bad_request", f"'auto_lora' must be true or false, got {auto!r}")
+    if not auto:
+        if given is not None:
+            raise ApiError(400, "bad_request", "'candidates' needs 'auto_lora': true")
+        return None
+    if given is not None:
+        if not isinstance(given, list) or len(given) > MAX_CANDIDATES or not all(
+                isinstance(c, dict) and set(c) == {"name", "strength"} for c in given):
+            raise ApiError(400, "bad_request", f"'candidates' must list at most {MAX_CANDIDATES} "
+                                               "{\"name\", \"strength\"} objects")
+        uses = [LoraUse(c["name"], c["strength"]) for c in given]
+        return lambda: uses
+    if not isinstance(family, str) or len(family) > 32:
+        raise ApiError(400, "bad_request", f"'family' must be a family name such as sd15, got {family!r}")
+    options = DiscoverOptions(family=family, allow_unknown_family=True)
+    prompt = body.get("prompt", "")
+    return lambda: [LoraUse(p.name, p.strength) for p in services.discovery.discover(prompt, options).picks]
 
 
 def routes(services: Services) -> list[Route]:
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(await _run(services.explorer.stats, request.query.get("tier")))
+
+    async def lora_stats(request: web.Request) -> web.Response:
+        return web.json_response(await _run(services.explorer.lora_stats, request.query.get("tier")))
 
     async def get_pools(request: web.Request) -> web.Response:
         return web.json_response(await _run(services.explorer.pools_view))
@@ -85,8 +129,9 @@ def routes(services: Services) -> list[Route]:
         return web.json_response({"batches": batches})
 
     async def plan_batch(request: web.Request) -> web.Response:
-        plan = await _run(services.explorer.plan, _plan_request(await read_json(request)))
-        return web.json_response(plan.to_dict())
+        body = await read_json(request)
+        plan_request, candidates = _plan_request(body), _candidates(body, services)
+        return web.json_response(await _run(plan_with_loras, services.explorer, plan_request, candidates))
 
     async def picks(request: web.Request) -> web.Response:
         ids, selected = _picks(await read_json(request))
@@ -101,6 +146,7 @@ def routes(services: Services) -> list[Route]:
 
     return [
         Route("GET", "/lora_lab/checkpoints/stats", stats, aliases=("/checkpoints/stats",)),
+        Route("GET", "/lora_lab/loras/stats", lora_stats),
         Route("GET", "/lora_lab/pools", get_pools),
         Route("PUT", "/lora_lab/pools", put_pools),
         Route("GET", "/lora_lab/batches", list_batches),

@@ -67,7 +67,8 @@ class BatchPlan:
             "mode": self.mode, "tier": self.tier, "category": self.category, "reasons": self.reasons,
             "missing_checkpoints": list(self.missing),
             "drafts": [{"id": generations.draft_id(self.batch_id, d.index), "index": d.index,
-                        "checkpoint": d.checkpoint, "seed": d.seed} for d in self.drafts],
+                        "checkpoint": d.checkpoint, "seed": d.seed, "loras": [lora.to_dict() for lora in d.loras]}
+                       for d in self.drafts],
         }
 
 

@@ -14,6 +14,7 @@ from ..store import Database
 from ..store import generation_queries as queries
 from ..store import generations
 from .config import PolicyConfig
+from .draft_flow import lora_stats
 from .planner import DEFAULT_CONFIG, BatchPlan, PlanRequest, plan_batch, record_plan
 from .pools import ResolvedTier, TierPool, check_saveable, load_pools, parse_pools, resolve, save_pools
 from .settings import PanelSettings, load_settings, save_settings
@@ -109,6 +110,10 @@ class Explorer:
         for name in names - set(counts):
             counts[name] = queries.CheckpointCount(0, 0)
         return {name: counts[name].to_dict() for name in sorted(counts)}
+
+    def lora_stats(self, tier: str | None = None) -> dict[str, dict]:
+        """``{lora: {selected, total, selection_rate}}``: picks per draft shown with that LoRA (see draft_flow)."""
+        return lora_stats(self.db, tier)
 
 
 def draft_label(checkpoint: str, loras: Sequence[Mapping]) -> str:

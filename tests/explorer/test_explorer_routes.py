@@ -125,3 +125,43 @@ async def test_a_pick_for_a_draft_without_an_image_is_refused(client):
     draft = (await response.json())["drafts"][0]["id"]
     response = await client.post("/lora_lab/picks", json={"draft_ids": [draft], "selected": True})
     assert response.status == 400 and "without an image" in (await response.json())["error"]["message"]
+
+
+async def test_the_seeds_batch_flags_plan_per_group_combinations_and_record_them(client):
+    body = {"tier": "t", "count": 20, "seed": 2, "prompt": "beautiful anime girl", "explore_mode": True,
+            "auto_lora": True, "candidates": [{"name": "anime_style_v2.safetensors", "strength": 0.7},
+                                              {"name": "detailed_hair.safetensors", "strength": 0.5}]}
+    response = await client.post("/api/lora_lab/batches", json=body)
+    plan = await response.json()
+    assert response.status == 200, plan
+    assert plan["mode"] == "explore" and plan["auto_lora"] is True and plan["total_count"] == 20
+    assert [len(g["loras"]) for g in plan["groups"]] == [1, 1, 2]
+    assert [[lora["name"] for lora in g["loras"]] for g in plan["groups"]] == [
+        ["anime_style_v2.safetensors"], ["detailed_hair.safetensors"],
+        ["anime_style_v2.safetensors", "detailed_hair.safetensors"]]
+    by_checkpoint = {g["checkpoint"]: g["loras"] for g in plan["groups"]}
+    assert all(d["loras"] == by_checkpoint[d["checkpoint"]] for d in plan["drafts"])
+    recorded = client.services.explorer.recent(1)[0]["drafts"]
+    assert [d["loras"] for d in recorded] == [d["loras"] for d in plan["drafts"]]
+    quick = await (await client.post("/lora_lab/batches", json={"tier": "t", "count": 2, "explore_mode": False})).json()
+    assert quick["mode"] == "quick" and quick["groups"] == [] and quick["auto_lora"] is False
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"explore_mode": "yes"}, "'explore_mode' must be true or false"),
+    ({"explore_mode": True, "mode": "quick"}, "contradicts"),
+    ({"auto_lora": 1}, "'auto_lora' must be true or false"),
+    ({"candidates": []}, "'candidates' needs 'auto_lora': true"),
+    ({"auto_lora": True, "candidates": [{"name": "x"}]}, "'candidates' must list"),
+])
+async def test_bad_seed_flags_are_refused_and_record_nothing(client, body, message):
+    response = await client.post("/lora_lab/batches", json={"tier": "t", "count": 4, **body})
+    assert response.status == 400 and message in (await response.json())["error"]["message"]
+    assert client.services.explorer.recent(1) == []
+
+
+async def test_lora_stats_count_each_lora_per_draft_shown(client):
+    plan = await _plan_and_save(client, count=4)
+    await client.post("/lora_lab/picks", json={"draft_ids": [plan["drafts"][0]["id"]], "selected": True})
+    stats = await (await client.get("/api/lora_lab/loras/stats")).json()
+    assert stats == {"x.safetensors": {"selected": 1, "total": 4, "selection_rate": 0.25}}

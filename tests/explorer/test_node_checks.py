@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from comfyui_lora_lab.nodes import checkpoint_explorer, save_drafts
+from comfyui_lora_lab.engines.explorer import save_flow as save_drafts
+from comfyui_lora_lab.nodes import checkpoint_explorer
 
 
 @pytest.mark.parametrize("count,ok", [(0, False), (-3, False), (257, False), (True, False), (1, True), (None, True)])

@@ -86,7 +86,7 @@ async def test_an_unknown_lora_is_refused_before_the_batch_is_recorded(server, c
     assert server.services.explorer.recent(1) == [] and server.queued == []
 
 
-async def test_auto_lora_asks_the_servers_discovery_route_with_the_tiers_family(server, capsys, tmp_path):
+async def test_auto_lora_gives_each_group_its_combination_of_the_servers_discovery(server, capsys, tmp_path):
     from safetensors.torch import save_file
 
     from lora_fixtures import kohya_sd15_tensors
@@ -99,7 +99,14 @@ async def test_auto_lora_asks_the_servers_discovery_route_with_the_tiers_family(
     argv = ["queue", str(TEMPLATE), "--server", str(server.make_url("")), "--prompt", "a fox, foxstyle", "--count",
             "2", "--tier", "t", "--family", "sd15", "--auto-lora", "--seed", "3"]
     assert await asyncio.to_thread(main, argv) == 0
-    assert all(prompt["lora_lab_lora_0"]["inputs"]["lora_name"] == "x.safetensors" for prompt in server.queued)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [len(g["loras"]) for g in result["groups"]] == [1, 0], "one candidate: x on one group, the control"
+    with_lora = [p for p in server.queued if "lora_lab_lora_0" in p]
+    assert len(with_lora) == 1 and with_lora[0]["lora_lab_lora_0"]["inputs"]["lora_name"] == "x.safetensors"
+    assert with_lora[0]["4"]["inputs"]["ckpt_name"] == result["groups"][0]["checkpoint"]
+    recorded = server.services.explorer.recent(1)[0]["drafts"]
+    assert [d["loras"] for d in recorded if d["checkpoint"] == result["groups"][0]["checkpoint"]] == [
+        result["groups"][0]["loras"]]
     argv[argv.index("a fox, foxstyle")] = "a dog in the snow"
     server.queued.clear()
     assert await asyncio.to_thread(main, argv) == 0

@@ -47,7 +47,7 @@ def _explorer_prompt(tier: str, count: int = 2, seed: int = 1) -> tuple[dict, st
 def test_nodes_are_registered_with_list_outputs():
     info = get_json("/object_info")
     explorer = info["LoRALabCheckpointExplorer"]
-    assert explorer["output_is_list"] == [True, True, True, True, False, True, False]
+    assert explorer["output_is_list"] == [True, True, True, True, False, True, False, True]
     assert info["LoRALabSaveDrafts"]["output_node"] is True
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from browser import artifact, launch, missing_reason
-from comfyui_client import CHECKPOINT, URL, example_prompt, get_json, request, requires_comfyui, run_prompt
+from comfyui_client import (CHECKPOINT, COMFYUI_PATH, URL, example_prompt, get_json, loras_dir, request,
+                            requires_comfyui, run_prompt)
 from panel_bench import CONTRAST, TEXT_SELECTORS
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser, requires_comfyui]
@@ -42,6 +44,9 @@ def explorer_prompt(seed: int) -> dict:
 @pytest.fixture(scope="module")
 def drafts():
     """A two-checkpoint tier with one finished batch of four drafts."""
+    folder = Path(COMFYUI_PATH) / "models" / "checkpoints"
+    if COMFYUI_PATH and not (folder / CHECKPOINT_B).exists():
+        os.link(folder / CHECKPOINT, folder / CHECKPOINT_B)
     installed = get_json("/object_info/CheckpointLoaderSimple")["CheckpointLoaderSimple"]["input"]["required"]
     if CHECKPOINT_B not in installed["ckpt_name"][0]:
         pytest.skip(f"put a copy or symlink of {CHECKPOINT} named {CHECKPOINT_B} in the server's checkpoints folder")
@@ -152,3 +157,65 @@ def test_the_panel_is_readable_in_comfyuis_palettes(browser, drafts, palette):
         assert not low, low
     finally:
         request("POST", "/api/settings/Comfy.ColorPalette", "dark")
+
+
+SWITCH_LORA = "lab_panel_watercolor.safetensors"
+
+
+def run_draft_grid(seed: int) -> tuple[dict, str]:
+    """The draft-grid example (2 drafts on the panel's tier, Auto-LoRA on 'follow panel'): history, node id."""
+    prompt = example_prompt("draft_grid.json", get_json("/object_info"))
+    ids = {node["class_type"]: key for key, node in prompt.items()}
+    prompt[ids["LoRALabCheckpointExplorer"]]["inputs"].update(tier=TIER, count=2, seed=seed,
+                                                              prompt="a watercolor fox in the snow")
+    assert prompt[ids["LoRALabAutoLoRADiscover"]]["inputs"]["auto_lora"] == "follow panel"
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run_prompt(prompt)).result(), ids["LoRALabAutoLoRADiscover"]
+
+
+@pytest.fixture
+def watercolor_lora():
+    """One loadable LoRA the prompt asks for, written into the server's loras folder and indexed."""
+    import time
+
+    from comfyui_lora_lab.bench.discovery_library import write_real_lora
+
+    if not COMFYUI_PATH:
+        pytest.skip("set COMFYUI_PATH: the test writes a LoRA into the server's loras folder")
+    write_real_lora(loras_dir() / SWITCH_LORA, {"ss_base_model_version": "sd_v1",
+                                                "modelspec.trigger_phrase": "watercolor"})
+    request("POST", "/lora_lab/loras/refresh")
+    deadline = time.time() + 120
+    while time.time() < deadline and not get_json("/lora_lab/loras?q=watercolor")["total"]:
+        time.sleep(0.5)  # waiting on the server's background scan, not timing anything
+    yield SWITCH_LORA
+    (loras_dir() / SWITCH_LORA).unlink(missing_ok=True)
+    request("POST", "/lora_lab/loras/refresh")
+
+
+def test_the_auto_lora_switch_turns_auto_lora_off_and_on_for_a_queued_draft_grid(browser, drafts, watercolor_lora):
+    from playwright.sync_api import expect
+
+    before = get_json("/lora_lab/settings")
+    context, page = open_comfyui_panel(browser, [])
+    try:
+        switch = page.locator('input[data-setting="auto_lora"]')
+        expect(switch).to_be_enabled(timeout=30_000)
+        for wanted in (False, True):
+            if switch.is_checked() != wanted:
+                switch.click()
+            expect(switch).to_be_checked(checked=wanted)
+            page.wait_for_function(f"() => fetch('/api/lora_lab/settings').then(r => r.json()).then(s => s.auto_lora "
+                                   f"=== {str(wanted).lower()})", timeout=30_000)
+            history, node = run_draft_grid(seed=20 + wanted)
+            text = "\n".join(history["outputs"][node]["text"])
+            batch = get_json("/api/lora_lab/batches?limit=1")["batches"][0]
+            used = {lora["name"] for d in batch["drafts"] for lora in d["loras"]}
+            if wanted:
+                assert "Auto-LoRA off" not in text and used == {watercolor_lora}, (text, used)
+            else:
+                assert "Auto-LoRA off" in text and "switch is off" in text and used == set(), (text, used)
+        page.screenshot(path=str(artifact("comfyui-panel-auto-lora-switch.png")))
+    finally:
+        context.close()
+        request("PUT", "/lora_lab/settings", before)

@@ -9,6 +9,7 @@
 
 export const ROUTES = Object.freeze({
   stats: "/checkpoints/stats",
+  loraStats: "/lora_lab/loras/stats",
   pools: "/lora_lab/pools",
   batches: "/lora_lab/batches",
   picks: "/lora_lab/picks",
@@ -85,6 +86,8 @@ export function createClient(api) {
   return {
     /** {checkpoint: {selected, total, selection_rate}}, for one tier or all of them. */
     stats: (tier) => call(ROUTES.stats, { query: { tier } }),
+    /** {lora: {selected, total, selection_rate}}: picks per draft shown with each LoRA ("(no LoRA)": none). */
+    loraStats: () => call(ROUTES.loraStats),
     /** {file, installed_checkpoints, tiers: {name: {checkpoints, installed, missing, default}}}. */
     pools: () => call(ROUTES.pools),
     /** {batches: [{id, prompt, mode, tier, created, drafts: [{id, checkpoint, loras, image, selected, label}]}]}. */

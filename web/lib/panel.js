@@ -9,6 +9,7 @@ import { ensureStyles } from "./panel_styles.js";
 import { createCache } from "./section_cache.js";
 import { createDiscovery } from "./section_discovery.js";
 import { createGallery } from "./section_gallery.js";
+import { createLoraStats } from "./section_lora_stats.js";
 import { createStats } from "./section_stats.js";
 import { createSwitches } from "./section_switches.js";
 
@@ -50,14 +51,15 @@ export function mountPanel(root, deps) {
   const updated = h("span", { class: "ll-updated", attrs: { "data-role": "updated" } });
   const ctx = sectionContext(deps, live);
   const stats = createStats(ctx);
-  ctx.onPicked = (changed) => stats.applyPicked(changed);
+  const loraStats = createLoraStats(ctx);
+  ctx.onPicked = (changed) => Promise.all([stats.applyPicked(changed), loraStats.load()]);
   const [switches, gallery, discovery, cache] = [createSwitches, createGallery, createDiscovery, createCache].map((f) => f(ctx));
 
   // The optional sections sit below the drafts and are drawn only after them, so the drafts' height (unknown
   // until they arrive) never pushes visible content around while loading.
   let detected = false;
   const refresh = coalesce(async () => {
-    await Promise.all([stats.load(), gallery.load()]);
+    await Promise.all([stats.load(), loraStats.load(), gallery.load()]);
     if (!detected) {
       detected = true;
       await discovery.detect();
@@ -71,7 +73,7 @@ export function mountPanel(root, deps) {
   });
   const panel = h("div", { class: "ll-panel", attrs: { "data-lora-lab-panel": "" } },
     h("div", { class: "ll-header" }, h("h2", { text: "LoRA Lab" }), updated, refreshButton),
-    switches.element, stats.element, gallery.element, discovery.element, cache.element, live);
+    switches.element, stats.element, loraStats.element, gallery.element, discovery.element, cache.element, live);
   root.replaceChildren(panel);
 
   const stopListening = listenForRunEnds(deps.events, () => { if (deps.prefs.refreshAfterRun()) refresh(); });

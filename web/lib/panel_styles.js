@@ -43,16 +43,17 @@ export const PANEL_CSS = `
 .ll-error { margin: 6px 0; padding: 6px 8px; border-left: 3px solid var(--error-text, #f44); color: var(--fg-color, #ddd);
   background: var(--comfy-input-bg, #222); display: flex; gap: 8px; align-items: flex-start; }
 .ll-error > span { flex: 1; overflow-wrap: anywhere; }
-.ll-stats { width: 100%; border-collapse: collapse; table-layout: fixed; }
-.ll-stats th, .ll-stats td { padding: 4px 4px; text-align: right; height: 34px; vertical-align: middle; }
-.ll-stats th { height: auto; font-weight: 600; font-size: 11px; color: var(--descrip-text, #999); }
-.ll-stats th:first-child, .ll-stats td:first-child { text-align: left; overflow: hidden; text-overflow: ellipsis;
+.ll-stats, .ll-lora-stats { width: 100%; border-collapse: collapse; table-layout: fixed; }
+.ll-lora-box { height: 190px; overflow-y: auto; }
+.ll-stats th, .ll-stats td, .ll-lora-stats th, .ll-lora-stats td { padding: 4px 4px; text-align: right; height: 34px; vertical-align: middle; }
+.ll-stats th, .ll-lora-stats th { height: auto; font-weight: 600; font-size: 11px; color: var(--descrip-text, #999); }
+.ll-stats th:first-child, .ll-stats td:first-child, .ll-lora-stats th:first-child, .ll-lora-stats td:first-child { text-align: left; overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; }
-.ll-stats col.ll-num { width: 3.6em; }
-.ll-stats col.ll-rate { width: 6.5em; }
-.ll-stats tbody tr:nth-child(odd) { background: var(--tr-odd-bg-color, transparent); }
-.ll-stats tbody tr:nth-child(even) { background: var(--tr-even-bg-color, transparent); }
-.ll-stats[aria-busy="true"] tbody { opacity: 0.7; }
+.ll-stats col.ll-num, .ll-lora-stats col.ll-num { width: 3.6em; }
+.ll-stats col.ll-rate, .ll-lora-stats col.ll-rate { width: 6.5em; }
+.ll-stats tbody tr:nth-child(odd), .ll-lora-stats tbody tr:nth-child(odd) { background: var(--tr-odd-bg-color, transparent); }
+.ll-stats tbody tr:nth-child(even), .ll-lora-stats tbody tr:nth-child(even) { background: var(--tr-even-bg-color, transparent); }
+.ll-stats[aria-busy="true"] tbody, .ll-lora-stats[aria-busy="true"] tbody { opacity: 0.7; }
 .ll-bar { display: block; height: 5px; margin-top: 3px; border-radius: 3px; overflow: hidden;
   background: var(--comfy-input-bg, #333); border: 1px solid var(--border-color, #4e4e4e); }
 .ll-bar > span { display: block; height: 100%; background: ${ACCENT}; transition: width 0.25s ease; }
