@@ -90,16 +90,16 @@ def _ratio_ci(ours: list[float], reference: list[float], resamples: int = 1000) 
 def _exposure(args) -> dict:
     """Equal pick rates, unequal exposure chosen by the policy: through the explorer service and its store."""
     from ..engines.explorer.planner import PlanRequest
+    from ..engines.lab import Lab
     from ..engines.store import generations as g
-    from ..server_routes.services import Services
 
     names = ["ckpt_a.safetensors", "ckpt_b.safetensors"]  # an Explore batch shows both, in unequal numbers
     gaps, naive, shares = [], [], []
     for seed in range(args.exposure_seeds):
         rng = np.random.default_rng(50_000 + seed)
         with tempfile.TemporaryDirectory() as tmp:
-            services = Services(data_dir=Path(tmp), checkpoint_names=lambda: names)
-            explorer = services.explorer
+            lab = Lab(data_dir=Path(tmp), checkpoint_names=lambda: names)
+            explorer = lab.explorer
             explorer.set_pools({"tiers": {"all": {"checkpoints": names}}})
             batch_picks = np.zeros(len(names))
             for round_index in range(args.exposure_rounds):
