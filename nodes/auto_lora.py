@@ -29,8 +29,9 @@ SPEC = NodeSpec(
               min=0.0, max=2.0, step=0.01),
         Input("max_strength", "FLOAT", "Strength of a perfectly matching LoRA (a file's preferred range narrows "
                                        "it).", default=0.8, min=0.0, max=2.0, step=0.01),
-        Input("threshold", "FLOAT", "Relevance (0-1) a LoRA needs to be picked; higher picks fewer LoRAs.",
-              default=0.4, min=0.0, max=1.0, step=0.01),
+        Input("threshold", "FLOAT", "Calibrated probability (0-1) that you want a LoRA, needed to pick it; "
+                                    "higher picks fewer.",
+              default=0.05, min=0.0, max=1.0, step=0.01),
         Input("add_trigger_words", "BOOLEAN", "Append each picked LoRA's trigger word to the prompt output.",
               default=True),
         Input("variations", "INT", "Number of combinations to output as lists (for a batch of different "
