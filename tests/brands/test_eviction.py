@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from comfyui_lora_lab.bench.brand_optimal import belady_hits, lru_hit_rate, optimal_hit_rate
-from comfyui_lora_lab.engines.brands import CacheConfig, LoraCache
+from comfyui_lora_lab.engines.brands.cache import LoraCache
+from comfyui_lora_lab.engines.brands.config import CacheConfig
 from comfyui_lora_lab.engines.brands.eviction import FrequencyPolicy
 
 MB = 1024 * 1024
