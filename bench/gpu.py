@@ -4,9 +4,9 @@ Reports side by side: our trainer's steps/s on an SD1.5-shaped model at 512 px i
 diffusers example ``train_text_to_image_lora.py`` under the same settings when ``--reference`` gives its
 path, timed by the same step clock as ``bench trainer``), the peak GPU memory of a real run against the
 memory preflight's estimate, the out-of-memory path (an impossible batch refused before anything loads),
-and the refiner's tokens/s at Flan-T5-base shape on the GPU. Text to LoRA's GPU figure comes from
-``bench/t2l_device.py`` (issue 17). ``--dry-run`` runs every part on the CPU with tiny shapes, fp32 and
-few steps, so CI proves the script works before a GPU is spent on it.
+the refiner's tokens/s at Flan-T5-base shape on the GPU, and Text to LoRA's proposal + 50 steps at CLIP-L
+shapes on the GPU beside the same on the CPU (``bench/t2l_device.py``). ``--dry-run`` runs every part on the
+CPU with tiny shapes, fp32 and few steps, so CI proves the script works before a GPU is spent on it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-GOALS = {"steps_per_s_ratio_bf16": (">=", 1.25), "memory_estimate_error": ("<=", 0.25)}
+GOALS = {"steps_per_s_ratio_bf16": (">=", 1.25), "memory_estimate_error": ("<=", 0.25),
+         "t2l_seconds": ("<=", 0.5)}
 REAL = dict(resolution=512, batch=1, rank=16, steps=40, images=8, new_tokens=128, precisions=("bf16", "fp16"))
 DRY = dict(resolution=64, batch=2, rank=4, steps=14, images=4, new_tokens=8, precisions=("fp32",))
 
@@ -200,7 +201,15 @@ def run(args) -> dict:
         result.update(memory_vs_estimate(shape, model, workdir, device, precision))
         result.update(oom_refused(shape, model, workdir, device, precision))
         result.update(refiner_tokens_per_s(shape, device, precision if device == "cuda" else "fp32"))
+        result.update(text_to_lora_seconds(device, args.dry_run))
     result["wall_s"] = round(time.perf_counter() - started, 1)
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
     return result
 
+
+def text_to_lora_seconds(device: str, dry_run: bool) -> dict:
+    """Text to LoRA's proposal + 50 steps on ``device`` and on the CPU (the dry run: the tiny CLIP, 4 steps)."""
+    from .t2l_device import t2l_device_figures
+
+    figures = t2l_device_figures(device, steps=4 if dry_run else 50, tiny=dry_run)
+    return {f"t2l_{key}": value for key, value in figures.items()}

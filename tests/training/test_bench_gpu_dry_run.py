@@ -21,6 +21,7 @@ def test_the_dry_run_reports_every_figure(tmp_path):
     assert result["oom_refused"] and result["oom_loaded_nothing"] is True
     assert result["oom_message"].startswith("not enough memory: estimated peak")
     assert result["refiner_tokens_per_s"] > 0
+    assert result["t2l_device"] == "cpu" and result["t2l_steps"] == 4 and result["t2l_seconds"] > 0
 
 
 def test_without_a_gpu_the_real_run_says_so(monkeypatch):
