@@ -130,20 +130,10 @@ def import_circles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
     return circles
 
 
-# Circles removed on other branches; the lead drops an entry once its branch is merged.
-KNOWN_CIRCLES = {
-    # issue 16: the engine list moves out of the base-class file (engine registry as data)
-    frozenset({"engines.training.engine", "engines.training.inprocess", "engines.training.kohya",
-               "engines.training.mflux"}),
-    # issue 17: calibration and scorer stop importing each other
-    frozenset({"engines.t2l.calibration", "engines.t2l.scorer"}),
-}
-
-
 def test_no_import_circles_among_our_modules():
     modules = our_modules()
     graph = {name: imported_modules(name, path, modules) for name, path in modules.items()}
-    circles = [sorted(circle) for circle in import_circles(graph) if circle not in KNOWN_CIRCLES]
+    circles = [sorted(circle) for circle in import_circles(graph)]
     assert circles == [], "modules that import each other (also through function-level imports)"
 
 
@@ -177,14 +167,6 @@ def test_nothing_outside_server_routes_imports_it_but_the_registration_points():
 
 
 MAX_EXECUTE_LINES = 15
-# Nodes shortened on other branches (one engine use case per node); the lead drops an entry after merging.
-EXECUTE_ALLOWANCE = {
-    "auto_lora.py": 19,            # issue 15
-    "checkpoint_explorer.py": 18,  # issue 15
-    "save_drafts.py": 29,          # issue 15
-    "lora_trainer.py": 38,         # issue 16 (train_lora(request, progress))
-    "text_to_lora.py": 24,         # issue 17
-}
 
 
 def test_every_node_execute_is_a_handful_of_lines():
@@ -194,7 +176,7 @@ def test_every_node_execute_is_a_handful_of_lines():
             if isinstance(node, ast.FunctionDef) and node.name == "execute":
                 lengths[path.name] = node.end_lineno - node.lineno + 1
     assert len(lengths) >= 8, "every node module defines execute"
-    too_long = {name: n for name, n in lengths.items() if n > EXECUTE_ALLOWANCE.get(name, MAX_EXECUTE_LINES)}
+    too_long = {name: n for name, n in lengths.items() if n > MAX_EXECUTE_LINES}
     assert too_long == {}, f"execute is at most {MAX_EXECUTE_LINES} lines: build a request, call one engine use case"
 
 
