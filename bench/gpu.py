@@ -163,7 +163,7 @@ def refiner_tokens_per_s(shape: dict, device: str, precision: str) -> dict:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from ..engines.refiner.precision import convert
+    from ..engines.prompt_refiner.precision import convert
 
     size = dict(d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=16) if device == "cpu" else dict(
         d_model=768, d_ff=2048, num_layers=12, num_heads=12, d_kv=64)

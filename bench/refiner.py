@@ -7,7 +7,7 @@ greedily on the 50 held-out pairs: structure rate, content-word recall, ROUGE-L,
 control and ``heldout_max_overlap`` (the largest word Jaccard between a held-out target and any
 pre-training document):
 
-- the honest split (the top-level figures; ``engines/refiner/heldout.py``): the held-out pairs come from
+- the honest split (the top-level figures; ``engines/prompt_refiner/heldout.py``): the held-out pairs come from
   domains, personas and phrasings that training never sees, and the pre-training documents come from the
   training part of the phrasebook with every held-out target sentence and near-copy removed;
 - the main split (``main_split``, for reference): a random pair split, pre-trained on the training texts
@@ -60,7 +60,7 @@ def add_arguments(parser) -> None:
 def run(args) -> dict:
     import torch
 
-    from ..engines.refiner.data import DataConfig, generate_pairs
+    from ..engines.prompt_refiner.data import DataConfig, generate_pairs
 
     pairs = generate_pairs(DataConfig(n=args.pairs, seed=args.seed, held_out=args.held_out))
     result: dict = {"pairs": args.pairs, "held_out": args.held_out, "data_sha256": pairs.sha256()[:16]}
@@ -86,8 +86,8 @@ def run(args) -> dict:
 
 
 def _base_config(args):
-    from ..engines.refiner.local_base import LocalBaseConfig
-    from ..engines.refiner.pretrain import PretrainConfig
+    from ..engines.prompt_refiner.local_base import LocalBaseConfig
+    from ..engines.prompt_refiner.pretrain import PretrainConfig
 
     return LocalBaseConfig(pretrain=PretrainConfig(steps=args.pretrain_steps, seed=args.seed), seed=args.seed,
                            extra_documents=args.extra_documents, corpus_seed=args.seed + 1000)
@@ -95,8 +95,8 @@ def _base_config(args):
 
 def main_quality(pairs, workdir: Path, args) -> dict:
     """The random pair split (held-out pairs share domains, personas and phrasings with training), for reference."""
-    from ..engines.refiner.heldout import max_overlap
-    from ..engines.refiner.local_base import pretraining_corpus
+    from ..engines.prompt_refiner.heldout import max_overlap
+    from ..engines.prompt_refiner.local_base import pretraining_corpus
 
     corpus = pretraining_corpus(pairs, _base_config(args))
     return {**quality(pairs, corpus, workdir, args, precisions=False),
@@ -106,8 +106,8 @@ def main_quality(pairs, workdir: Path, args) -> dict:
 def honest_quality(workdir: Path, args) -> dict:
     """Held-out domains, personas and phrasings; pre-training corpus from the training world, held-out target
     sentences and near-copies removed; the overlap left is measured and reported beside the scores."""
-    from ..engines.refiner.heldout import honest_split, max_overlap, training_world_documents, without_held_out
-    from ..engines.refiner.local_base import corpus_from_pairs
+    from ..engines.prompt_refiner.heldout import honest_split, max_overlap, training_world_documents, without_held_out
+    from ..engines.prompt_refiner.local_base import corpus_from_pairs
 
     pairs, hold = honest_split(args.pairs, args.held_out, args.seed)
     documents = corpus_from_pairs(pairs.train) + training_world_documents(hold, args.extra_documents, args.seed + 1000)
@@ -120,11 +120,11 @@ def honest_quality(workdir: Path, args) -> dict:
 
 def quality(pairs, corpus: list[str], workdir: Path, args, precisions: bool) -> dict:
     """Make the local base, train the adapter with the defaults, score it and the zero-adapter control."""
-    from ..engines.refiner.base_model import load_base
-    from ..engines.refiner.evaluation import evaluate
-    from ..engines.refiner.generation import DecodeSettings
-    from ..engines.refiner.local_base import create_local_base
-    from ..engines.refiner.training import DEFAULT_PREFIX, TrainConfig, train_adapter
+    from ..engines.prompt_refiner.base_model import load_base
+    from ..engines.prompt_refiner.evaluation import evaluate
+    from ..engines.prompt_refiner.generation import DecodeSettings
+    from ..engines.prompt_refiner.local_base import create_local_base
+    from ..engines.prompt_refiner.training import DEFAULT_PREFIX, TrainConfig, train_adapter
 
     start = time.perf_counter()
     base_dir = create_local_base(corpus, workdir / "local-t5", _base_config(args))
@@ -152,8 +152,8 @@ def quality(pairs, corpus: list[str], workdir: Path, args, precisions: bool) -> 
 
 def _scores_at(base_dir: Path, adapter_dir: Path, pairs, precision: str, decoding) -> dict:
     """Held-out scores of the trained refiner loaded the way the node loads it, in ``precision``."""
-    from ..engines.refiner.evaluation import evaluate
-    from ..engines.refiner.runtime import load_refiner
+    from ..engines.prompt_refiner.evaluation import evaluate
+    from ..engines.prompt_refiner.runtime import load_refiner
 
     loaded = load_refiner(base_dir, adapter_dir, precision=precision)
     return evaluate(loaded.model, loaded.tokenizer, pairs.held_out, loaded.prefix, decoding).to_dict()

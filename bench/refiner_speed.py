@@ -22,11 +22,11 @@ def _latency_models(pairs, workdir: Path) -> tuple[Path, Path]:
     """A Flan-T5-base-shaped base folder (random weights, EOS never chosen) and a q,v r=16 adapter for it."""
     import torch
 
-    from ..engines.refiner.adapter_files import write_adapter
-    from ..engines.refiner.base_model import base_identity, build_t5, load_base, save_base
-    from ..engines.refiner.local_base import corpus_from_pairs
-    from ..engines.refiner.local_tokenizer import train_tokenizer
-    from ..engines.refiner.training import DEFAULT_PREFIX, TrainConfig, adapter_state, wrap_with_lora
+    from ..engines.prompt_refiner.adapter_files import write_adapter
+    from ..engines.prompt_refiner.base_model import base_identity, build_t5, load_base, save_base
+    from ..engines.prompt_refiner.local_base import corpus_from_pairs
+    from ..engines.prompt_refiner.local_tokenizer import train_tokenizer
+    from ..engines.prompt_refiner.training import DEFAULT_PREFIX, TrainConfig, adapter_state, wrap_with_lora
 
     tokenizer = train_tokenizer(corpus_from_pairs(pairs.train), 2000)
     model = build_t5("flan-t5-base", FLAN_VOCAB)
@@ -85,7 +85,7 @@ async def _measure_route(services, prompts: list[str], new_tokens: int) -> dict:
 
 def _direct_by_precision(services, prompts: list[str], new_tokens: int) -> dict[str, float]:
     """Median seconds per refinement without HTTP for each number format, taking turns so load hits all alike."""
-    from ..engines.refiner.generation import DecodeSettings
+    from ..engines.prompt_refiner.generation import DecodeSettings
 
     choice = services.refiner.route_choice()
     models = {p: services.refiner.cache.get(choice.base_dir, choice.adapter_dir, precision=p)
@@ -112,9 +112,9 @@ def route_latency(pairs, workdir: Path, requests: int, new_tokens: int) -> dict:
 
 def epoch_seconds(pairs, shape: str, steps: int) -> dict:
     """Seconds per epoch of all pairs (LoRA q,v r=16, batch 8) at ``shape``: mean of timed steps x steps per epoch."""
-    from ..engines.refiner.base_model import build_t5
-    from ..engines.refiner.batches import collate, shuffled_batches
-    from ..engines.refiner.training import DEFAULT_PREFIX, TrainConfig, lora_optimizer, train_step, wrap_with_lora
+    from ..engines.prompt_refiner.base_model import build_t5
+    from ..engines.prompt_refiner.batches import collate, shuffled_batches
+    from ..engines.prompt_refiner.training import DEFAULT_PREFIX, TrainConfig, lora_optimizer, train_step, wrap_with_lora
     from ..engines.tokenizers import clip_tokenizer
 
     clip, rng = clip_tokenizer(), random.Random(0)

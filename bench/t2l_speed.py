@@ -32,11 +32,11 @@ def _prompt_ids(tokens: int) -> list[int]:
 
 def _setup(rank: int, seed: int):
     from ..engines import tiny_models
-    from ..engines.t2l.assembler import build_assembly
-    from ..engines.t2l.calibration import Calibration
-    from ..engines.t2l.config import LoadedEncoderFacts, load_config, validate_against
-    from ..engines.t2l.encoders import encoder_from_transformers, linear_shapes
-    from ..engines.t2l.proposer import Proposer, ProposerSpec
+    from ..engines.text_to_lora.assembler import build_assembly
+    from ..engines.text_to_lora.calibration import Calibration
+    from ..engines.text_to_lora.config import LoadedEncoderFacts, load_config, validate_against
+    from ..engines.text_to_lora.encoders import encoder_from_transformers, linear_shapes
+    from ..engines.text_to_lora.proposer import Proposer, ProposerSpec
 
     model = tiny_models.clip_text_model(tiny_models.CLIP_L_CONFIG, seed=seed)
     encoder = encoder_from_transformers("clip", model)
@@ -57,9 +57,9 @@ def run_ours(encoder, assembly, calibration, proposer, ids, steps: int, lr: floa
              ) -> tuple[float, list[float]]:
     """Proposal + ``steps`` steps of the real objective: read layer, 77 kept positions, one negative order,
     the conditioning budget. Timed from the cast of the matrices (part of every run)."""
-    from ..engines.t2l.encoders.base import SpecialTokens
-    from ..engines.t2l.optimiser import OptimiseConfig, optimise
-    from ..engines.t2l.scorer import PromptScorer, ScoreWindow, negative_orders
+    from ..engines.text_to_lora.encoders.base import SpecialTokens
+    from ..engines.text_to_lora.optimiser import OptimiseConfig, optimise
+    from ..engines.text_to_lora.scorer import PromptScorer, ScoreWindow, negative_orders
     from ..engines.tokenizers import clip_tokenizer
 
     tokenizer = clip_tokenizer()
@@ -89,7 +89,7 @@ def run_plain(model, calibration, ids, steps: int, lr: float, rank: int, budget:
 
     from peft import LoraConfig, get_peft_model
 
-    from ..engines.t2l.scorer import negative_orders
+    from ..engines.text_to_lora.scorer import negative_orders
 
     start = time.perf_counter()
     bos, eos = 49406, 49407
@@ -122,7 +122,7 @@ def measure(args) -> dict:
     torch.set_num_threads(args.threads)
     model, encoder, assembly, calibration, proposer = _setup(args.rank, args.seed)
     ids = _prompt_ids(args.tokens)
-    from ..engines.t2l.pipeline import matrix_dtype
+    from ..engines.text_to_lora.pipeline import matrix_dtype
 
     dtype = matrix_dtype(args.precision)
     # One untimed-in-the-median run of each first: the first loop in a process also pays oneDNN's kernel

@@ -39,7 +39,7 @@ def read_layer(clip, component: str) -> tuple[int, bool]:
     if layer == "last" or index is None:
         return -1, True
     if layer != "hidden":
-        from ..engines.t2l.config import ConfigError
+        from ..engines.text_to_lora.config import ConfigError
 
         raise ConfigError(f"text encoder '{component}' reads layer {layer!r}; Text to LoRA supports one read layer")
     index = int(index)
@@ -64,8 +64,8 @@ def encoder_device(clip) -> str | None:
 def _clip_encoder(transformer, conditioning_layer: int, normed: bool):
     import comfy.clip_model
 
-    from ..engines.t2l.encoders import private_copy
-    from ..engines.t2l.encoders.clip import ClipEncoder
+    from ..engines.text_to_lora.encoders import private_copy
+    from ..engines.text_to_lora.encoders.clip import ClipEncoder
 
     first = transformer.text_model.encoder.layers[0]
     activation = _activation_name(first.mlp.activation, comfy.clip_model.ACTIVATIONS)
@@ -77,8 +77,8 @@ def _clip_encoder(transformer, conditioning_layer: int, normed: bool):
 def _t5_encoder(transformer):
     import comfy.text_encoders.t5 as t5
 
-    from ..engines.t2l.encoders import private_copy
-    from ..engines.t2l.encoders.t5 import T5Encoder
+    from ..engines.text_to_lora.encoders import private_copy
+    from ..engines.text_to_lora.encoders.t5 import T5Encoder
 
     block = transformer.encoder.block[0]
     attention = block.layer[0].SelfAttention
@@ -98,9 +98,9 @@ def encoder_bundles(clip, config) -> list:
     """One :class:`EncoderBundle` per encoder the config names; ConfigError if the CLIP lacks one."""
     import comfy.model_management
 
-    from ..engines.t2l.config import ConfigError
-    from ..engines.t2l.pipeline import EncoderBundle
-    from ..engines.t2l.tokenizer import wrap_tokenizer
+    from ..engines.text_to_lora.config import ConfigError
+    from ..engines.text_to_lora.pipeline import EncoderBundle
+    from ..engines.text_to_lora.tokenizer import wrap_tokenizer
 
     present = loaded_components(clip)
     missing = [e.component for e in config.encoders if e.component not in present]
@@ -113,7 +113,7 @@ def encoder_bundles(clip, config) -> list:
         transformer = getattr(clip.cond_stage_model, target.component).transformer
         if target.kind == "t5":
             if read_layer(clip, target.component) != (-1, True):
-                from ..engines.t2l.config import ConfigError
+                from ..engines.text_to_lora.config import ConfigError
 
                 raise ConfigError(f"'{target.component}' is set to read a hidden layer (CLIP Set Last Layer); Text "
                                   "to LoRA reads T5 at its last layer only: remove the node before this one")

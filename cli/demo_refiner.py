@@ -39,12 +39,12 @@ def run(workdir: Path) -> dict:
 
     import torch
 
-    from ..engines.refiner.data import DataConfig, generate_pairs, save_pairs
-    from ..engines.refiner.generation import DecodeSettings
-    from ..engines.refiner.local_base import LocalBaseConfig, corpus_from_pairs, create_local_base
-    from ..engines.refiner.pretrain import PretrainConfig
-    from ..engines.refiner.runtime import load_refiner
-    from ..engines.refiner.training import TrainConfig, train_adapter
+    from ..engines.prompt_refiner.data import DataConfig, generate_pairs, save_pairs
+    from ..engines.prompt_refiner.generation import DecodeSettings
+    from ..engines.prompt_refiner.local_base import LocalBaseConfig, corpus_from_pairs, create_local_base
+    from ..engines.prompt_refiner.pretrain import PretrainConfig
+    from ..engines.prompt_refiner.runtime import load_refiner
+    from ..engines.prompt_refiner.training import TrainConfig, train_adapter
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: a second thread only adds hand-off cost

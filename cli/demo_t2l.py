@@ -10,7 +10,7 @@ TINY_WIDTH, TINY_LAYERS = 32, 2
 
 def _tiny_config():
     """The sd15 preset cut down to the tiny CLIP's shapes (same targets: q and v of every layer)."""
-    from ..engines.t2l.config import config_from_dict, load_config
+    from ..engines.text_to_lora.config import config_from_dict, load_config
 
     raw = load_config("sd15").to_json()
     raw["name"] = "demo_tiny_sd15"
@@ -25,10 +25,10 @@ def run(workdir: Path) -> dict:
 
     from ..engines import tiny_models
     from ..engines.lora_format import inspect_file
-    from ..engines.t2l import output, pipeline
-    from ..engines.t2l.encoders import encoder_from_transformers
-    from ..engines.t2l.optimiser import OptimiseConfig
-    from ..engines.t2l.tokenizer import wrap_tokenizer
+    from ..engines.text_to_lora import output, pipeline
+    from ..engines.text_to_lora.encoders import encoder_from_transformers
+    from ..engines.text_to_lora.optimiser import OptimiseConfig
+    from ..engines.text_to_lora.tokenizer import wrap_tokenizer
     from ..engines.tokenizers import clip_tokenizer
 
     torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -81,7 +81,7 @@ def _add_eval(commands) -> None:
 
 
 def _add_precision(parser) -> None:
-    from ..engines.refiner.precision import PRECISIONS
+    from ..engines.prompt_refiner.precision import PRECISIONS
 
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="number format of the loaded model (auto: int8 on the cpu, fp32 on a GPU)")
@@ -117,7 +117,7 @@ def _add_serve(commands) -> None:
 def _run(command):
     """Report the refiner's own errors (missing model, busy, timeout) as one line and exit status 2."""
     def run(args) -> int:
-        from ..engines.refiner.errors import RefinerError
+        from ..engines.prompt_refiner.errors import RefinerError
 
         try:
             return command(args)
@@ -133,7 +133,7 @@ def _print_progress(done: int, total: int, message: str = "") -> None:
 
 
 def _data(args) -> int:
-    from ..engines.refiner.data import DataConfig, generate_pairs, save_pairs
+    from ..engines.prompt_refiner.data import DataConfig, generate_pairs, save_pairs
 
     pair_set = generate_pairs(DataConfig(n=args.n, seed=args.seed, held_out=args.held_out))
     path = save_pairs(pair_set, args.out, overwrite=args.overwrite)
@@ -144,9 +144,9 @@ def _data(args) -> int:
 
 
 def _base(args) -> int:
-    from ..engines.refiner.data import load_pairs
-    from ..engines.refiner.local_base import LocalBaseConfig, create_local_base, pretraining_corpus
-    from ..engines.refiner.pretrain import PretrainConfig
+    from ..engines.prompt_refiner.data import load_pairs
+    from ..engines.prompt_refiner.local_base import LocalBaseConfig, create_local_base, pretraining_corpus
+    from ..engines.prompt_refiner.pretrain import PretrainConfig
 
     pretraining = PretrainConfig(steps=args.pretrain_steps, seed=args.seed) if args.pretrain_steps > 0 else None
     config = LocalBaseConfig(shape=args.shape, vocab_size=args.vocab, seed=args.seed, pretrain=pretraining,
@@ -161,8 +161,8 @@ def _base(args) -> int:
 
 
 def _train(args) -> int:
-    from ..engines.refiner.data import load_pairs
-    from ..engines.refiner.training import TrainConfig, train_adapter
+    from ..engines.prompt_refiner.data import load_pairs
+    from ..engines.prompt_refiner.training import TrainConfig, train_adapter
 
     config = TrainConfig(rank=args.rank, alpha=args.alpha, target_modules=tuple(args.targets.split(",")),
                          epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -176,10 +176,10 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from ..engines.refiner.data import load_pairs
-    from ..engines.refiner.evaluation import evaluate
-    from ..engines.refiner.generation import DecodeSettings
-    from ..engines.refiner.runtime import load_refiner
+    from ..engines.prompt_refiner.data import load_pairs
+    from ..engines.prompt_refiner.evaluation import evaluate
+    from ..engines.prompt_refiner.generation import DecodeSettings
+    from ..engines.prompt_refiner.runtime import load_refiner
 
     loaded = load_refiner(Path(args.base), Path(args.adapter), args.device, precision=args.precision)
     pairs = load_pairs(args.data).held_out[:args.limit]
@@ -198,9 +198,9 @@ def _fixed(args) -> tuple[Path, Path] | None:
 
 
 def _refine(args) -> int:
-    from ..engines.refiner.generation import DecodeSettings
+    from ..engines.prompt_refiner.generation import DecodeSettings
 
-    from ..engines.refiner.service import RefinerService
+    from ..engines.prompt_refiner.service import RefinerService
 
     service = RefinerService(lambda: [Path(args.models)], fixed=_fixed(args))
     choice = service.route_choice()

@@ -67,9 +67,9 @@ def _pairs(values: list[str], components: list[str], what: str) -> dict[str, str
 
 
 def _bundles(args, config):
-    from ..engines.t2l.encoders import load_encoder_dir
-    from ..engines.t2l.pipeline import EncoderBundle
-    from ..engines.t2l.tokenizer import wrap_tokenizer
+    from ..engines.text_to_lora.encoders import load_encoder_dir
+    from ..engines.text_to_lora.pipeline import EncoderBundle
+    from ..engines.text_to_lora.tokenizer import wrap_tokenizer
 
     components = [e.component for e in config.encoders]
     folders = _pairs(args.encoder, components, "--encoder")
@@ -88,8 +88,8 @@ def _bundles(args, config):
 def _check_before_loading(args, request) -> None:
     """Family/layout, device and the weights' memory, before any encoder is read (the rest is checked by the
     pipeline's preflight before step 1)."""
-    from ..engines.t2l import device as device_policy
-    from ..engines.t2l.pipeline import check_layout
+    from ..engines.text_to_lora import device as device_policy
+    from ..engines.text_to_lora.pipeline import check_layout
 
     check_layout(request.config, request.layout)
     plan = device_policy.plan(request.device, None, request.precision)
@@ -99,9 +99,9 @@ def _check_before_loading(args, request) -> None:
 
 
 def _request(args, prompt: str):
-    from ..engines.t2l.config import load_config
-    from ..engines.t2l.optimiser import OptimiseConfig
-    from ..engines.t2l.pipeline import T2LRequest
+    from ..engines.text_to_lora.config import load_config
+    from ..engines.text_to_lora.optimiser import OptimiseConfig
+    from ..engines.text_to_lora.pipeline import T2LRequest
 
     config = load_config(args.preset).with_rank(args.rank)
     proposers = _pairs(args.proposer, [e.component for e in config.encoders], "--proposer")
@@ -121,7 +121,7 @@ def run(args) -> int:
         raise FileExistsError(f"{args.out} already exists; choose another --out (files are never replaced)")
     if args.prompt == TRAIN:
         return train(args)
-    from ..engines.t2l import output, pipeline
+    from ..engines.text_to_lora import output, pipeline
 
     request = _request(args, args.prompt)
     _check_before_loading(args, request)
@@ -146,10 +146,10 @@ def run(args) -> int:
 
 def train(args) -> int:
     """Meta-learn a proposer for the (single) encoder of the preset from optimiser runs over the corpus."""
-    from ..engines.t2l import corpus
-    from ..engines.t2l.pipeline import calibration_for, matrix_dtype, prepare, score_window
-    from ..engines.t2l.proposer import ProposerSpec, save_proposer
-    from ..engines.t2l.proposer_train import TrainConfig, corpus_prompts, train_proposer
+    from ..engines.text_to_lora import corpus
+    from ..engines.text_to_lora.pipeline import calibration_for, matrix_dtype, prepare, score_window
+    from ..engines.text_to_lora.proposer import ProposerSpec, save_proposer
+    from ..engines.text_to_lora.proposer_train import TrainConfig, corpus_prompts, train_proposer
 
     request = _request(args, TRAIN)
     bundles = _bundles(args, request.config)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .brands import BrandService
     from .discovery import LoraLibrary
     from .explorer import Explorer
-    from .refiner.service import RefinerService
+    from .prompt_refiner.service import RefinerService
 
 DATABASE_FILE = "lora_lab.sqlite"
 
@@ -101,7 +101,7 @@ class Lab:
     @property
     def refiner(self) -> RefinerService:
         """The PromptRefiner service (model folders, route settings in ``<data_dir>/prompt_refiner.json``, cache)."""
-        from .refiner.service import SETTINGS_FILE, RefinerService
+        from .prompt_refiner.service import SETTINGS_FILE, RefinerService
 
         with self._lock:
             if self._refiner is None:

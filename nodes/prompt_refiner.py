@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..engines.refiner.precision import PRECISIONS
+from ..engines.prompt_refiner.precision import PRECISIONS
 from .spec import MAX_SEED, Input, NodeResult, NodeSpec, Output
 
 DEVICES = ("cpu", "cuda", "mps")
@@ -64,7 +64,7 @@ SPEC = NodeSpec(
 
 def validate_inputs(base_model: str = "", adapter: str = "") -> bool | str:
     """Queue-time check, so a missing model is explained before anything runs."""
-    from ..engines.refiner.errors import MODEL_HELP
+    from ..engines.prompt_refiner.errors import MODEL_HELP
 
     catalog = _catalog()
     if base_model not in catalog.bases:
@@ -80,7 +80,7 @@ def execute(prompt: str, base_model: str, adapter: str, max_new_tokens: int, sam
             keep_loaded: bool, precision: str = "auto") -> NodeResult:
     from ..bridge.progress import comfy_progress
     from ..bridge.services import shared_lab
-    from ..engines.refiner.generation import DecodeSettings
+    from ..engines.prompt_refiner.generation import DecodeSettings
 
     settings = DecodeSettings(max_new_tokens=max_new_tokens, sample=sample, seed=seed)
     result = shared_lab().refiner.refine_named(base_model, adapter, prompt, settings, device, keep_loaded,

@@ -1,6 +1,6 @@
 """Text to LoRA (optimise): a per-prompt text-encoder LoRA, applied to the CLIP and optionally saved.
 
-Thin adapter: widgets -> one engine use case, ``engines.t2l.output.text_to_lora``, on private copies of the
+Thin adapter: widgets -> one engine use case, ``engines.text_to_lora.output.text_to_lora``, on private copies of the
 CLIP's encoders (``bridge.clip_encoders``, which also reads the layer CLIP Set Last Layer chose, the padded window
 and the encoder's device), outside ComfyUI's inference mode; the result is applied through ComfyUI's own LoRA
 loader (``bridge.lora_apply``) and written into ``loras/text_to_lora/``.
@@ -18,7 +18,7 @@ NO_PROPOSER = "none"
 
 def _config_choices() -> list[str]:
     from ..bridge import folders
-    from ..engines.t2l.config import preset_names
+    from ..engines.text_to_lora.config import preset_names
 
     return preset_names() + [name for name in folders.list_files(FOLDER) if name.lower().endswith(".json")]
 
@@ -74,7 +74,7 @@ SPEC = NodeSpec(
 
 def validate_inputs(prompt: str = "", rank: int = 4, config: str = "sd15") -> bool | str:
     """Queue-time checks that need no model: an empty prompt, an unknown or broken config, a rank too large."""
-    from ..engines.t2l.config import ConfigError, check_rank
+    from ..engines.text_to_lora.config import ConfigError, check_rank
 
     if isinstance(prompt, str) and not prompt.strip():
         return "prompt is empty; give the text the LoRA should align the encoder with"
@@ -87,7 +87,7 @@ def validate_inputs(prompt: str = "", rank: int = 4, config: str = "sd15") -> bo
 
 
 def _load_config(name: str):
-    from ..engines.t2l.config import load_config, preset_names
+    from ..engines.text_to_lora.config import load_config, preset_names
 
     if name in preset_names():
         return load_config(name)
@@ -98,8 +98,8 @@ def _load_config(name: str):
 
 def _request(prompt, config, rank, steps, learning_rate, budget, keep_weight, seed, proposer):
     from ..bridge import folders
-    from ..engines.t2l.optimiser import OptimiseConfig
-    from ..engines.t2l.pipeline import T2LRequest
+    from ..engines.text_to_lora.optimiser import OptimiseConfig
+    from ..engines.text_to_lora.pipeline import T2LRequest
 
     target = _load_config(config).with_rank(rank)
     store = folders.register_folder(FOLDER, {".json", ".safetensors"})
@@ -112,7 +112,7 @@ def _request(prompt, config, rank, steps, learning_rate, budget, keep_weight, se
 
 
 def _proposer_component(path) -> str:
-    from ..engines.t2l.proposer import load_proposer
+    from ..engines.text_to_lora.proposer import load_proposer
 
     return load_proposer(path).spec.component
 
@@ -123,7 +123,7 @@ def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate
     import torch
 
     from ..bridge import clip_encoders, progress
-    from ..engines.t2l import output
+    from ..engines.text_to_lora import output
 
     request = _request(prompt, config, rank, steps, learning_rate, budget, keep_weight, seed, proposer)
     report_progress = progress.comfy_progress(steps * len(request.config.encoders), unique_id)
@@ -135,7 +135,7 @@ def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate
 
 def _save_folder(save: bool):
     from ..bridge import folders
-    from ..engines.t2l.output import SUBFOLDER
+    from ..engines.text_to_lora.output import SUBFOLDER
 
     return folders.default_lora_dir() / SUBFOLDER if save else None
 

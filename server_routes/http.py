@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ..engines.lora_format import LoraFileError, OutputExistsError
-from ..engines.refiner.errors import (BusyError, GenerationTimeout, ModelUnavailableError, NotConfiguredError,
+from ..engines.prompt_refiner.errors import (BusyError, GenerationTimeout, ModelUnavailableError, NotConfiguredError,
                                      SettingsError)
 
 log = logging.getLogger("lora_lab.routes")

@@ -16,8 +16,8 @@ import time
 from aiohttp import web
 
 from ..engines.lab import Lab
-from ..engines.refiner.generation import DecodeSettings
-from ..engines.refiner.runtime import MAX_PROMPT_CHARS, check_prompt
+from ..engines.prompt_refiner.generation import DecodeSettings
+from ..engines.prompt_refiner.runtime import MAX_PROMPT_CHARS, check_prompt
 from .http import ApiError, Route, read_json
 
 # A prompt of MAX_PROMPT_CHARS characters, each up to 6 bytes as a JSON \u escape, plus the other fields.

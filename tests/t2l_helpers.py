@@ -10,7 +10,7 @@ TINY_CLIP = dict(tiny_models.TINY_CLIP_CONFIG, vocab_size=49408, bos_token_id=49
 
 def tiny_sd15_dict(hidden: int = 32, layers: int = 2) -> dict:
     """The sd15 preset cut down to the tiny CLIP's shapes."""
-    from comfyui_lora_lab.engines.t2l.config import load_config
+    from comfyui_lora_lab.engines.text_to_lora.config import load_config
 
     raw = load_config("sd15").to_json()
     raw["name"] = "tiny_sd15"

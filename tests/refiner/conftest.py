@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from comfyui_lora_lab.engines.refiner.data import DataConfig, generate_pairs
-from comfyui_lora_lab.engines.refiner.local_base import LocalBaseConfig, corpus_from_pairs, create_local_base
-from comfyui_lora_lab.engines.refiner.pretrain import PretrainConfig
-from comfyui_lora_lab.engines.refiner.training import TrainConfig, train_adapter
+from comfyui_lora_lab.engines.prompt_refiner.data import DataConfig, generate_pairs
+from comfyui_lora_lab.engines.prompt_refiner.local_base import LocalBaseConfig, corpus_from_pairs, create_local_base
+from comfyui_lora_lab.engines.prompt_refiner.pretrain import PretrainConfig
+from comfyui_lora_lab.engines.prompt_refiner.training import TrainConfig, train_adapter
 
 BASE, ADAPTER = "tiny-t5", "tiny-refiner"
 

@@ -14,10 +14,10 @@ import json
 
 import pytest
 
-from comfyui_lora_lab.engines.refiner.base_model import load_base
-from comfyui_lora_lab.engines.refiner.data import DataConfig, generate_pairs
-from comfyui_lora_lab.engines.refiner.runtime import load_refiner
-from comfyui_lora_lab.engines.refiner.training import TrainConfig, train_adapter
+from comfyui_lora_lab.engines.prompt_refiner.base_model import load_base
+from comfyui_lora_lab.engines.prompt_refiner.data import DataConfig, generate_pairs
+from comfyui_lora_lab.engines.prompt_refiner.runtime import load_refiner
+from comfyui_lora_lab.engines.prompt_refiner.training import TrainConfig, train_adapter
 from comfyui_lora_lab.server_routes.app import build_app
 from comfyui_lora_lab.server_routes.services import Services
 
@@ -93,7 +93,7 @@ def test_adapter_training_writes_an_adapter_for_this_base(adapter):
 
 
 def test_refine_in_int8_on_the_cpu(flan_folder, adapter):
-    from comfyui_lora_lab.engines.refiner.generation import DecodeSettings
+    from comfyui_lora_lab.engines.prompt_refiner.generation import DecodeSettings
 
     loaded = load_refiner(flan_folder, adapter.adapter_dir, "cpu", precision="int8")
     assert loaded.precision == "int8"

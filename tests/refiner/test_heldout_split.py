@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from comfyui_lora_lab.engines.refiner import heldout
-from comfyui_lora_lab.engines.refiner.data import DataConfig, generate_pairs
-from comfyui_lora_lab.engines.refiner.local_base import corpus_from_pairs
+from comfyui_lora_lab.engines.prompt_refiner import heldout
+from comfyui_lora_lab.engines.prompt_refiner.data import DataConfig, generate_pairs
+from comfyui_lora_lab.engines.prompt_refiner.local_base import corpus_from_pairs
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import shutil
 import pytest
 from safetensors.torch import load_file, save_file
 
-from comfyui_lora_lab.engines.refiner.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, TRAINING_INFO
-from comfyui_lora_lab.engines.refiner.cache import ModelCache
-from comfyui_lora_lab.engines.refiner.errors import AdapterMismatchError, ModelUnavailableError
-from comfyui_lora_lab.engines.refiner.generation import DecodeSettings
-from comfyui_lora_lab.engines.refiner.runtime import load_refiner
-from comfyui_lora_lab.engines.refiner.training import TrainConfig, train_adapter
+from comfyui_lora_lab.engines.prompt_refiner.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, TRAINING_INFO
+from comfyui_lora_lab.engines.prompt_refiner.cache import ModelCache
+from comfyui_lora_lab.engines.prompt_refiner.errors import AdapterMismatchError, ModelUnavailableError
+from comfyui_lora_lab.engines.prompt_refiner.generation import DecodeSettings
+from comfyui_lora_lab.engines.prompt_refiner.runtime import load_refiner
+from comfyui_lora_lab.engines.prompt_refiner.training import TrainConfig, train_adapter
 
 
 def _edit_json(path, **changes):

@@ -8,10 +8,10 @@ import random
 import pytest
 from transformers import AutoTokenizer
 
-from comfyui_lora_lab.engines.refiner.base_model import build_t5, load_base, save_base, weights_fingerprint
-from comfyui_lora_lab.engines.refiner.local_base import LocalBaseConfig, corpus_from_pairs, pretraining_corpus
-from comfyui_lora_lab.engines.refiner.local_tokenizer import train_tokenizer
-from comfyui_lora_lab.engines.refiner.pretrain import PretrainConfig, corrupt, pretrain
+from comfyui_lora_lab.engines.prompt_refiner.base_model import build_t5, load_base, save_base, weights_fingerprint
+from comfyui_lora_lab.engines.prompt_refiner.local_base import LocalBaseConfig, corpus_from_pairs, pretraining_corpus
+from comfyui_lora_lab.engines.prompt_refiner.local_tokenizer import train_tokenizer
+from comfyui_lora_lab.engines.prompt_refiner.pretrain import PretrainConfig, corrupt, pretrain
 
 FLAN_LAYOUT = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from comfyui_lora_lab.engines.refiner.adapter_files import ADAPTER_WEIGHTS
-from comfyui_lora_lab.engines.refiner.cache import ModelCache
-from comfyui_lora_lab.engines.refiner.errors import BusyError, GenerationTimeout
-from comfyui_lora_lab.engines.refiner.queueing import GenerationQueue
+from comfyui_lora_lab.engines.prompt_refiner.adapter_files import ADAPTER_WEIGHTS
+from comfyui_lora_lab.engines.prompt_refiner.cache import ModelCache
+from comfyui_lora_lab.engines.prompt_refiner.errors import BusyError, GenerationTimeout
+from comfyui_lora_lab.engines.prompt_refiner.queueing import GenerationQueue
 
 
 def test_cache_reuses_drops_the_oldest_and_unloads(tiny_models, models_copy):

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from comfyui_lora_lab.engines.refiner.data import DOMAINS, DataConfig, generate_pairs, load_pairs, save_pairs
-from comfyui_lora_lab.engines.refiner.phrasebook import DETAIL_KINDS
-from comfyui_lora_lab.engines.refiner.structure import missing_content_words, parse_structured
+from comfyui_lora_lab.engines.prompt_refiner.data import DOMAINS, DataConfig, generate_pairs, load_pairs, save_pairs
+from comfyui_lora_lab.engines.prompt_refiner.phrasebook import DETAIL_KINDS
+from comfyui_lora_lab.engines.prompt_refiner.structure import missing_content_words, parse_structured
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from comfyui_lora_lab.engines.refiner import precision
-from comfyui_lora_lab.engines.refiner.precision import convert, resolve_precision
+from comfyui_lora_lab.engines.prompt_refiner import precision
+from comfyui_lora_lab.engines.prompt_refiner.precision import convert, resolve_precision
 
 
 @pytest.mark.parametrize("bf16, expected", [(True, "bf16"), (False, "fp32")])

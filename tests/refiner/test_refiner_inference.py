@@ -7,10 +7,10 @@ import time
 import pytest
 import torch
 
-from comfyui_lora_lab.engines.refiner.errors import GenerationTimeout
-from comfyui_lora_lab.engines.refiner.generation import DecodeSettings
-from comfyui_lora_lab.engines.refiner.runtime import MAX_PROMPT_CHARS, check_device, check_prompt, load_refiner
-from comfyui_lora_lab.engines.refiner.structure import sections_found
+from comfyui_lora_lab.engines.prompt_refiner.errors import GenerationTimeout
+from comfyui_lora_lab.engines.prompt_refiner.generation import DecodeSettings
+from comfyui_lora_lab.engines.prompt_refiner.runtime import MAX_PROMPT_CHARS, check_device, check_prompt, load_refiner
+from comfyui_lora_lab.engines.prompt_refiner.structure import sections_found
 
 
 @pytest.fixture(scope="module")

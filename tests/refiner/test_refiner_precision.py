@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from comfyui_lora_lab.cli import main
-from comfyui_lora_lab.engines.refiner.cache import ModelCache
-from comfyui_lora_lab.engines.refiner.generation import DecodeSettings
-from comfyui_lora_lab.engines.refiner.precision import resolve_precision
-from comfyui_lora_lab.engines.refiner.runtime import load_refiner
-from comfyui_lora_lab.engines.refiner.service import RouteSettings
+from comfyui_lora_lab.engines.prompt_refiner.cache import ModelCache
+from comfyui_lora_lab.engines.prompt_refiner.generation import DecodeSettings
+from comfyui_lora_lab.engines.prompt_refiner.precision import resolve_precision
+from comfyui_lora_lab.engines.prompt_refiner.runtime import load_refiner
+from comfyui_lora_lab.engines.prompt_refiner.service import RouteSettings
 
 
 @pytest.mark.parametrize("precision, device, expected", [
@@ -35,7 +35,7 @@ def test_resolve_precision_refuses_with_the_reason(precision, device, message):
 
 
 def test_without_dynamic_quantisation_auto_takes_bf16_and_int8_is_refused(monkeypatch):
-    from comfyui_lora_lab.engines.refiner import precision
+    from comfyui_lora_lab.engines.prompt_refiner import precision
 
     monkeypatch.setattr(precision, "int8_available", lambda: False)
     assert resolve_precision("auto", "cpu") == "bf16"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from comfyui_lora_lab.engines.refiner.metrics import content_recall, rouge_l, score
-from comfyui_lora_lab.engines.refiner.structure import (
+from comfyui_lora_lab.engines.prompt_refiner.metrics import content_recall, rouge_l, score
+from comfyui_lora_lab.engines.prompt_refiner.structure import (
     StructuredPrompt, SECTION_NAMES, content_words, layout_sections, missing_content_words, parse_structured,
     sections_found, words)
 

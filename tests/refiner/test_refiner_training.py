@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from comfyui_lora_lab.engines.refiner.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, TRAINING_INFO
-from comfyui_lora_lab.engines.refiner.base_model import load_base
-from comfyui_lora_lab.engines.refiner.training import TrainConfig, train_adapter, wrap_with_lora
+from comfyui_lora_lab.engines.prompt_refiner.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, TRAINING_INFO
+from comfyui_lora_lab.engines.prompt_refiner.base_model import load_base
+from comfyui_lora_lab.engines.prompt_refiner.training import TrainConfig, train_adapter, wrap_with_lora
 
 # tiny shape: d_model 32, heads 4 x d_kv 8 = 32; q and v in encoder self-, decoder self- and cross-attention.
 TINY_QV_LINEARS = 6

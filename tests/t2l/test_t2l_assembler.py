@@ -7,7 +7,7 @@ import torch
 
 from comfyui_lora_lab.engines.lora_format import LoraDescription, load_lora, save_lora
 from comfyui_lora_lab.engines.lora_format.layouts import LoraWeights
-from comfyui_lora_lab.engines.t2l.assembler import build_assembly, delta_cosine, gram_inner
+from comfyui_lora_lab.engines.text_to_lora.assembler import build_assembly, delta_cosine, gram_inner
 
 PATHS = [f"text_model.encoder.layers.{i}.self_attn.{m}" for i in range(2) for m in ("q_proj", "v_proj")]
 

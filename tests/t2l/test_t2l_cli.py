@@ -6,7 +6,7 @@ import json
 
 from comfyui_lora_lab.cli import main
 from comfyui_lora_lab.engines.lora_format import inspect_file
-from comfyui_lora_lab.engines.t2l.proposer import training_info
+from comfyui_lora_lab.engines.text_to_lora.proposer import training_info
 from t2l_helpers import tiny_sd15_dict
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from comfyui_lora_lab.engines.t2l.config import (ConfigError, LoadedEncoderFacts, config_from_dict, load_config,
+from comfyui_lora_lab.engines.text_to_lora.config import (ConfigError, LoadedEncoderFacts, config_from_dict, load_config,
                                                  preset_names, validate_against)
-from comfyui_lora_lab.engines.t2l.encoders import linear_shapes
+from comfyui_lora_lab.engines.text_to_lora.encoders import linear_shapes
 from t2l_helpers import tiny_sd15_dict
 
 PRESET_ENCODERS = {"sd15": ["clip_l"], "sdxl": ["clip_l", "clip_g"], "sd3": ["clip_l", "clip_g", "t5xxl"],

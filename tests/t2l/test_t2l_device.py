@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from comfyui_lora_lab.engines.t2l.config import ConfigError, load_config
-from comfyui_lora_lab.engines.t2l.device import Capabilities, check_fits, estimate_bytes, plan
+from comfyui_lora_lab.engines.text_to_lora.config import ConfigError, load_config
+from comfyui_lora_lab.engines.text_to_lora.device import Capabilities, check_fits, estimate_bytes, plan
 
 GPU_BF16 = Capabilities(cuda_devices=1, cuda_bf16=True, cpu_bf16=False)
 GPU_FP16 = Capabilities(cuda_devices=2, cuda_bf16=False, cpu_bf16=True)
@@ -56,9 +56,9 @@ def test_t5xxl_is_refused_with_the_estimate_where_it_cannot_fit_and_fits_a_big_g
 
 
 def test_fp16_matrices_get_loss_scaling_and_still_lower_the_nll(clip_bundle, tiny_config, flat_calibration):
-    from comfyui_lora_lab.engines.t2l.optimiser import OptimiseConfig, _scaler, optimise
-    from comfyui_lora_lab.engines.t2l.pipeline import prepare
-    from comfyui_lora_lab.engines.t2l.scorer import PromptScorer, ScoreWindow
+    from comfyui_lora_lab.engines.text_to_lora.optimiser import OptimiseConfig, _scaler, optimise
+    from comfyui_lora_lab.engines.text_to_lora.pipeline import prepare
+    from comfyui_lora_lab.engines.text_to_lora.scorer import PromptScorer, ScoreWindow
 
     encoder = clip_bundle.encoder.with_matrix_dtype(torch.float16)
     ids = clip_bundle.tokenizer.encode_text("a red fox in the snow")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, T5Config, T5EncoderModel
 
-from comfyui_lora_lab.engines.t2l.encoders import encoder_from_transformers
+from comfyui_lora_lab.engines.text_to_lora.encoders import encoder_from_transformers
 
 
 def _bert():
@@ -84,7 +84,7 @@ def test_causal_truncation_is_exact_with_a_lora(clip_bundle):
 def test_penultimate_conditioning_is_the_input_of_the_last_block(clip_model, clip_bundle):
     """SDXL reads the penultimate block un-normed; SD1.x with CLIP Set Last Layer -2 reads it through the final
     norm (ComfyUI's ``layer_norm_hidden_state``)."""
-    from comfyui_lora_lab.engines.t2l.encoders.clip import from_transformers
+    from comfyui_lora_lab.engines.text_to_lora.encoders.clip import from_transformers
 
     ids = torch.randint(0, 49406, (1, 10))
     with torch.no_grad():
@@ -120,7 +120,7 @@ def test_private_copies_never_touch_the_source_model(clip_model):
 
 
 def test_private_copies_of_inference_tensors_can_be_used_under_autograd():
-    from comfyui_lora_lab.engines.t2l.encoders import private_copy
+    from comfyui_lora_lab.engines.text_to_lora.encoders import private_copy
 
     with torch.inference_mode():
         weight = torch.randn(4, 4)
@@ -131,7 +131,7 @@ def test_private_copies_of_inference_tensors_can_be_used_under_autograd():
 
 
 def test_a_packed_bf16_matrix_gives_the_plain_bf16_result_and_gradient():
-    from comfyui_lora_lab.engines.t2l.encoders.base import PackedMatrix, frozen_linear, packed
+    from comfyui_lora_lab.engines.text_to_lora.encoders.base import PackedMatrix, frozen_linear, packed
 
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(48, 32, generator=generator).to(torch.bfloat16)

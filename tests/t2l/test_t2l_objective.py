@@ -13,13 +13,13 @@ PROMPT = "a watercolor painting of a red fox sleeping under a cherry tree"
 
 
 def _encoder(clip_model, layer=-1, normed=True):
-    from comfyui_lora_lab.engines.t2l.encoders import encoder_from_transformers
+    from comfyui_lora_lab.engines.text_to_lora.encoders import encoder_from_transformers
 
     return encoder_from_transformers("clip", clip_model, layer, normed)
 
 
 def _scorer(clip_bundle, encoder, calibration, window=None, negatives=()):
-    from comfyui_lora_lab.engines.t2l.scorer import PromptScorer, ScoreWindow
+    from comfyui_lora_lab.engines.text_to_lora.scorer import PromptScorer, ScoreWindow
 
     ids = clip_bundle.tokenizer.encode_text(PROMPT)
     return PromptScorer(encoder, clip_bundle.tokenizer.special, ids, calibration, window or ScoreWindow(77),
@@ -51,7 +51,7 @@ def test_a_lora_above_the_read_layer_cannot_change_the_score_or_the_conditioning
 
 
 def test_the_config_gets_no_lora_above_the_read_layer(clip_model, clip_bundle, tiny_config):
-    from comfyui_lora_lab.engines.t2l.pipeline import EncoderBundle, prepare
+    from comfyui_lora_lab.engines.text_to_lora.pipeline import EncoderBundle, prepare
 
     skip2 = EncoderBundle("clip_l", _encoder(clip_model, layer=-2), clip_bundle.tokenizer)
     assembly, _ = prepare(skip2, tiny_config)
@@ -79,7 +79,7 @@ def test_padding_positions_are_in_the_keep_term(clip_model, clip_bundle, flat_ca
 
 
 def test_the_pooled_vector_is_kept_when_the_model_uses_it(clip_bundle, flat_calibration):
-    from comfyui_lora_lab.engines.t2l.scorer import ScoreWindow
+    from comfyui_lora_lab.engines.text_to_lora.scorer import ScoreWindow
 
     lora = _random_lora(clip_bundle.encoder, ["text_model.encoder.layers.1.self_attn.v_proj"], seed=4)
     used = _scorer(clip_bundle, clip_bundle.encoder, flat_calibration, ScoreWindow(77, None, True))
@@ -90,9 +90,9 @@ def test_the_pooled_vector_is_kept_when_the_model_uses_it(clip_bundle, flat_cali
 
 
 def _optimise(clip_bundle, tiny_config, flat_calibration, **settings):
-    from comfyui_lora_lab.engines.t2l.optimiser import OptimiseConfig, optimise
-    from comfyui_lora_lab.engines.t2l.pipeline import prepare
-    from comfyui_lora_lab.engines.t2l.scorer import negative_orders
+    from comfyui_lora_lab.engines.text_to_lora.optimiser import OptimiseConfig, optimise
+    from comfyui_lora_lab.engines.text_to_lora.pipeline import prepare
+    from comfyui_lora_lab.engines.text_to_lora.scorer import negative_orders
 
     assembly, _ = prepare(clip_bundle, tiny_config)
     ids = clip_bundle.tokenizer.encode_text(PROMPT)
@@ -119,15 +119,15 @@ def test_a_learning_rate_that_leaves_the_budget_is_backed_off_with_a_message(cli
 
 
 def test_a_learning_rate_that_cannot_be_backed_off_enough_is_refused(clip_bundle, tiny_config, flat_calibration):
-    from comfyui_lora_lab.engines.t2l.optimiser import BudgetError
+    from comfyui_lora_lab.engines.text_to_lora.optimiser import BudgetError
 
     with pytest.raises(BudgetError, match="lower the learning rate"):
         _optimise(clip_bundle, tiny_config, flat_calibration, learning_rate=10.0, budget=0.001, max_backoffs=0)
 
 
 def test_negative_orders_never_use_the_reported_controls_order():
-    from comfyui_lora_lab.engines.t2l.scorer import negative_orders
-    from comfyui_lora_lab.engines.t2l.text import shuffled
+    from comfyui_lora_lab.engines.text_to_lora.scorer import negative_orders
+    from comfyui_lora_lab.engines.text_to_lora.text import shuffled
 
     ids = tuple(range(10, 22))
     negatives = negative_orders(ids, 5, 3)
@@ -152,8 +152,8 @@ class _Calls:
 def test_bad_settings_fail_before_the_first_step(clip_bundle, tiny_config, store, change, message):
     from dataclasses import replace
 
-    from comfyui_lora_lab.engines.t2l.config import ConfigError
-    from comfyui_lora_lab.engines.t2l.pipeline import T2LRequest, run
+    from comfyui_lora_lab.engines.text_to_lora.config import ConfigError
+    from comfyui_lora_lab.engines.text_to_lora.pipeline import T2LRequest, run
 
     config = tiny_config
     if "family" in change:
@@ -170,8 +170,8 @@ def test_bad_settings_fail_before_the_first_step(clip_bundle, tiny_config, store
 
 
 def test_a_config_for_another_model_fails_before_the_first_step(clip_bundle, store):
-    from comfyui_lora_lab.engines.t2l.config import ConfigError, config_from_dict
-    from comfyui_lora_lab.engines.t2l.pipeline import T2LRequest, run
+    from comfyui_lora_lab.engines.text_to_lora.config import ConfigError, config_from_dict
+    from comfyui_lora_lab.engines.text_to_lora.pipeline import T2LRequest, run
 
     raw = tiny_sd15_dict()
     raw["encoders"][0]["hidden_size"] = 64
@@ -182,7 +182,7 @@ def test_a_config_for_another_model_fails_before_the_first_step(clip_bundle, sto
 
 
 def test_read_layer_settings_are_validated():
-    from comfyui_lora_lab.engines.t2l.config import ConfigError, config_from_dict
+    from comfyui_lora_lab.engines.text_to_lora.config import ConfigError, config_from_dict
 
     raw = tiny_sd15_dict()
     raw["encoders"][0]["conditioning_layer"] = -3  # the tiny CLIP has 2 blocks

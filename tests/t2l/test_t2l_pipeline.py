@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from comfyui_lora_lab.engines.lora_format import inspect_file, load_lora, read_header
-from comfyui_lora_lab.engines.t2l import corpus, output, pipeline
-from comfyui_lora_lab.engines.t2l.config import load_config
-from comfyui_lora_lab.engines.t2l.optimiser import OptimiseConfig
+from comfyui_lora_lab.engines.text_to_lora import corpus, output, pipeline
+from comfyui_lora_lab.engines.text_to_lora.config import load_config
+from comfyui_lora_lab.engines.text_to_lora.optimiser import OptimiseConfig
 
 PROMPT = "a (watercolor:1.2) painting of a lighthouse at dawn"
 
@@ -57,8 +57,8 @@ def test_a_config_for_another_model_names_the_missing_encoder(clip_bundle, store
 @pytest.mark.slow
 def test_a_trained_proposer_starts_the_run_and_is_checked_against_the_encoder(clip_bundle, tiny_config, store,
                                                                               flat_calibration, tmp_path):
-    from comfyui_lora_lab.engines.t2l.proposer import ProposerSpec, load_proposer, save_proposer
-    from comfyui_lora_lab.engines.t2l.proposer_train import TrainConfig, corpus_prompts, train_proposer
+    from comfyui_lora_lab.engines.text_to_lora.proposer import ProposerSpec, load_proposer, save_proposer
+    from comfyui_lora_lab.engines.text_to_lora.proposer_train import TrainConfig, corpus_prompts, train_proposer
 
     assembly, _ = pipeline.prepare(clip_bundle, tiny_config)
     prompts = corpus_prompts(corpus.generate(8, "train"), clip_bundle.encoder, clip_bundle.encoder,

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from comfyui_lora_lab.engines.t2l import calibration as calib
-from comfyui_lora_lab.engines.t2l.assembler import build_assembly
-from comfyui_lora_lab.engines.t2l.encoders import linear_shapes
-from comfyui_lora_lab.engines.t2l.encoders.base import SpecialTokens
-from comfyui_lora_lab.engines.t2l.optimiser import NonFiniteError, OptimiseConfig, optimise
-from comfyui_lora_lab.engines.t2l.scorer import PromptScorer, ScoreWindow, collect_states
+from comfyui_lora_lab.engines.text_to_lora import calibration as calib
+from comfyui_lora_lab.engines.text_to_lora.assembler import build_assembly
+from comfyui_lora_lab.engines.text_to_lora.encoders import linear_shapes
+from comfyui_lora_lab.engines.text_to_lora.encoders.base import SpecialTokens
+from comfyui_lora_lab.engines.text_to_lora.optimiser import NonFiniteError, OptimiseConfig, optimise
+from comfyui_lora_lab.engines.text_to_lora.scorer import PromptScorer, ScoreWindow, collect_states
 
 WIDE = 1.0  # a budget the mechanics tests never reach
 
@@ -39,7 +39,7 @@ def test_causal_score_reads_position_i_to_predict_token_i_plus_1(scorer):
 
 
 def test_masked_score_reads_each_token_at_its_masked_position(clip_bundle, flat_calibration):
-    from comfyui_lora_lab.engines.t2l.encoders.bert import from_transformers
+    from comfyui_lora_lab.engines.text_to_lora.encoders.bert import from_transformers
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
@@ -105,7 +105,7 @@ def test_optimiser_settings_are_validated(field, value, message):
 
 
 def test_calibration_fit_beats_the_raw_readout_and_round_trips(tmp_path, clip_bundle):
-    from comfyui_lora_lab.engines.t2l.corpus import generate
+    from comfyui_lora_lab.engines.text_to_lora.corpus import generate
 
     sequences = [clip_bundle.tokenizer.encode_text(p) for p in generate(40, "calibration")]
     states, targets = collect_states(clip_bundle.encoder, clip_bundle.tokenizer.special, sequences, 240)
@@ -122,7 +122,7 @@ def test_calibration_fit_beats_the_raw_readout_and_round_trips(tmp_path, clip_bu
 
 def test_a_calibration_for_another_model_is_refused(tmp_path, clip_bundle, flat_calibration):
     from comfyui_lora_lab.engines import tiny_models
-    from comfyui_lora_lab.engines.t2l.encoders import encoder_from_transformers
+    from comfyui_lora_lab.engines.text_to_lora.encoders import encoder_from_transformers
     from t2l_helpers import TINY_CLIP
 
     path = calib.save_calibration(tmp_path / "c.calibration.safetensors", flat_calibration)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfyui_lora_lab.engines.t2l.text import shuffled, strip_prompt_syntax, tokenize_prompt
+from comfyui_lora_lab.engines.text_to_lora.text import shuffled, strip_prompt_syntax, tokenize_prompt
 
 STRIP_CASES = [
     ("a red fox", "a red fox", ()),
