@@ -24,7 +24,6 @@ def shared_lab() -> Lab:
     )
 
 
-shared_services = shared_lab  # the accessor's former name, still called by node code written before the Lab
 
 
 def register_routes() -> bool:

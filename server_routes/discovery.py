@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..engines.discovery import DiscoverOptions
 from .http import ApiError, Route, read_json
-from .services import Services
+from ..engines.lab import Lab
 
 MAX_LIMIT = 500
 MAX_PROMPT_CHARS = 20_000
@@ -55,7 +55,7 @@ def discover_options(body: dict) -> tuple[str, DiscoverOptions]:
     return prompt, DiscoverOptions(**fields)
 
 
-def routes(services: Services) -> list[Route]:
+def routes(services: Lab) -> list[Route]:
     async def list_loras(request: web.Request) -> web.Response:
         args = dict(family=_text_param(request, "family", 32), tag=_text_param(request, "tag"),
                     text=_text_param(request, "q"), offset=_int_param(request, "offset", 0, 0, 10**9),

@@ -33,7 +33,7 @@ from ..engines.explorer import PlanRequest
 from ..engines.explorer.draft_flow import plan_with_loras
 from ..engines.store.generations import LoraUse
 from .http import ApiError, Route, read_json
-from .services import Services
+from ..engines.lab import Lab
 
 PLAN_FIELDS = {"tier", "count", "mode", "seed", "prompt"}
 FLOW_FIELDS = {"explore_mode", "auto_lora", "family", "candidates"}
@@ -83,7 +83,7 @@ def _plan_request(body: dict) -> PlanRequest:
     return PlanRequest(**fields)
 
 
-def _candidates(body: dict, services: Services):
+def _candidates(body: dict, services: Lab):
     """None (no LoRAs), the body's own candidates, or a call to the server's discovery for the prompt."""
     auto, given, family = body.get("auto_lora", False), body.get("candidates"), body.get("family", "unknown")
     if not isinstance(auto, bool):
@@ -106,7 +106,7 @@ def _candidates(body: dict, services: Services):
     return lambda: [LoraUse(p.name, p.strength) for p in services.discovery.discover(prompt, options).picks]
 
 
-def routes(services: Services) -> list[Route]:
+def routes(services: Lab) -> list[Route]:
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(await _run(services.explorer.stats, request.query.get("tier")))
 

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from comfyui_lora_lab.engines.store import generations as gen
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab as Services
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"

@@ -106,7 +106,7 @@ class Counters:
 
 @dataclass
 class LoraCache:
-    """One per process (``Services.brands.cache``): the node and the routes share it."""
+    """One per process (``Lab.brands.cache``): the node and the routes share it."""
 
     config: CacheConfig = field(default_factory=CacheConfig)
     loader: Callable = load_tensors

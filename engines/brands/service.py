@@ -1,7 +1,7 @@
 """The brand capability of one process: library, cache, metadata, preload and fallback counts together.
 
 ComfyUI's node and the HTTP routes must see the same cache (a route that clears it, or reports its hits,
-is useless otherwise), so one :class:`BrandService` lives on the shared ``Services``.
+is useless otherwise), so one :class:`BrandService` lives on the shared ``Lab``.
 
 Preloading runs in a daemon thread: starting it costs the same for 1 brand or 1,000, so ComfyUI's
 start-up does not grow, and a request for a brand still loading waits for that one read (a hit).

@@ -1,6 +1,6 @@
 """CheckpointExplorer's use cases over one store and one pools file: what the node, the routes and the CLI call.
 
-One object per process (``Services.explorer``), cheap to call from any thread: every call reads what it
+One object per process (``Lab.explorer``), cheap to call from any thread: every call reads what it
 needs (pools file, installed checkpoints, store) at that moment, so an edit in the panel or in the file
 takes effect on the next batch without a restart.
 """

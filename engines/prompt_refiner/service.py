@@ -1,6 +1,6 @@
 """The refiner as a shared service: the model folders, the route's configured model, the cache and the queues.
 
-One instance lives in the pack's ``Services`` (inside ComfyUI, shared by the node and the routes; outside it,
+One instance lives in the pack's ``Lab`` (engines/lab.py) (inside ComfyUI, shared by the node and the routes; outside it,
 built by ``lora-lab refiner serve``). Which model the HTTP route uses:
 
 1. the base and adapter given explicitly (``lora-lab refiner serve --base DIR --adapter DIR``), else

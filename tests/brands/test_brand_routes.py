@@ -10,7 +10,7 @@ import pytest
 from brand_library import make_brand, write_lora
 from comfyui_lora_lab.engines.brands.ids import BrandRef
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 LORA_ENV = ("LORA_BASE_DIR", "LORA_CACHE_ENABLED", "LORA_CACHE_MAX_SIZE", "LORA_CACHE_MAX_BYTES", "LORA_PRELOAD_BRANDS")
 
@@ -25,7 +25,7 @@ def services(tmp_path, monkeypatch):
                          "training": {"steps": 1200, "learning_rate": 0.0001, "dataset_size": 40},
                          "versions": {"v2": {"notes": "more product shots"}}, "ab_arms": [0.5, 0.9]})
     make_brand(loras / "brands", "beta")
-    return Services(data_dir=tmp_path / "data", lora_dirs=lambda: [loras])
+    return Lab(data_dir=tmp_path / "data", lora_dirs=lambda: [loras])
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ async def test_env_settings_reach_the_shared_cache(tmp_path, monkeypatch):
     base = tmp_path / "base"
     make_brand(base, "seedbrand")
     monkeypatch.setenv("LORA_BASE_DIR", str(base))
-    services = Services(data_dir=tmp_path, lora_dirs=lambda: [tmp_path / "loras"])
+    services = Lab(data_dir=tmp_path, lora_dirs=lambda: [tmp_path / "loras"])
     assert services.brands.cache.config.max_entries == 9 and services.brands.cache.config.max_bytes == 64 * 1024**2
     assert services.brands.library.brand_ids() == ["seedbrand"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 from discovery_fixtures import standard_library
 
@@ -14,7 +14,7 @@ from discovery_fixtures import standard_library
 async def client(tmp_path, aiohttp_client):
     folder = tmp_path / "loras"
     standard_library(folder)
-    services = Services(data_dir=tmp_path / "data", lora_dirs=lambda: [folder])
+    services = Lab(data_dir=tmp_path / "data", lora_dirs=lambda: [folder])
     services.discovery.refresh()
     return await aiohttp_client(build_app(services))
 

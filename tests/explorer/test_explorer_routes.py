@@ -6,14 +6,14 @@ import pytest
 
 from comfyui_lora_lab.engines.store import generations as g
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 INSTALLED = ["a.safetensors", "b.safetensors", "c.safetensors"]
 
 
 @pytest.fixture
 async def client(aiohttp_client, tmp_path):
-    services = Services(data_dir=tmp_path, checkpoint_names=lambda: list(INSTALLED))
+    services = Lab(data_dir=tmp_path, checkpoint_names=lambda: list(INSTALLED))
     client = await aiohttp_client(build_app(services))
     response = await client.put("/lora_lab/pools", json={"tiers": {"t": {"checkpoints": INSTALLED}}})
     assert response.status == 200

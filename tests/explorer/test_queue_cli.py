@@ -15,7 +15,7 @@ from aiohttp import web
 
 from comfyui_lora_lab.cli import main
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 TEMPLATE = Path(__file__).parents[1] / "integration" / "txt2img_api.json"
 INSTALLED = ["a.safetensors", "b.safetensors"]
@@ -42,7 +42,7 @@ def test_a_bad_template_fails_before_contacting_the_server(tmp_path, capsys, con
 
 @pytest.fixture
 async def server(aiohttp_server, tmp_path):
-    services = Services(data_dir=tmp_path, checkpoint_names=lambda: list(INSTALLED))
+    services = Lab(data_dir=tmp_path, checkpoint_names=lambda: list(INSTALLED))
     services.explorer.set_pools({"tiers": {"t": {"checkpoints": INSTALLED}}})
     app, queued = build_app(services), []
 

@@ -16,7 +16,7 @@ from comfyui_lora_lab.cli import main
 from comfyui_lora_lab.engines.explorer.server_spread import spread
 from comfyui_lora_lab.engines.store import generations as g
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 TEMPLATE = Path(__file__).parents[1] / "integration" / "txt2img_api.json"
 INSTALLED = ["a.safetensors", "b.safetensors", "c.safetensors"]
@@ -33,7 +33,7 @@ def test_groups_stay_whole_and_go_to_the_least_loaded_server():
 
 
 async def _comfy(aiohttp_server, data_dir: Path, lost: bool):
-    services = Services(data_dir=data_dir, checkpoint_names=lambda: list(INSTALLED))
+    services = Lab(data_dir=data_dir, checkpoint_names=lambda: list(INSTALLED))
     app, queued, rendered = build_app(services), {}, []
 
     async def prompt(request):

@@ -7,7 +7,7 @@ import pytest
 from browser import launch, missing_reason
 from panel_bench import CHECKPOINTS, running_bench, seed_store
 
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def lab(tmp_path):
     """The seeded store behind the pack's real routes, served with the panel (see panel_bench)."""
     output = tmp_path / "output"
     output.mkdir()
-    services = Services(data_dir=tmp_path / "data", checkpoint_names=lambda: list(CHECKPOINTS))
+    services = Lab(data_dir=tmp_path / "data", checkpoint_names=lambda: list(CHECKPOINTS))
     seed_store(services, output)
     with running_bench(services, output) as running:
         yield running

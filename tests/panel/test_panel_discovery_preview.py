@@ -14,7 +14,7 @@ from browser import missing_reason
 from discovery_fixtures import standard_library
 from panel_bench import CHECKPOINTS, open_panel, running_bench, seed_store
 
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 expect = pytest.importorskip("playwright.sync_api", reason=missing_reason() or "playwright is missing").expect
 
@@ -25,7 +25,7 @@ def lab(tmp_path):
     output, loras = tmp_path / "output", tmp_path / "loras"
     output.mkdir()
     standard_library(loras)
-    services = Services(data_dir=tmp_path / "data", checkpoint_names=lambda: list(CHECKPOINTS),
+    services = Lab(data_dir=tmp_path / "data", checkpoint_names=lambda: list(CHECKPOINTS),
                         lora_dirs=lambda: [loras])
     report = services.discovery.refresh()
     assert report.read >= 9, report  # the library really is there before the browser looks

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from comfyui_lora_lab.server_routes import all_routes
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 BASE = "/extensions/comfyui-lora-lab"
@@ -53,7 +53,7 @@ def test_lib_modules_only_export_and_never_touch_comfyui(path):
 def test_the_client_calls_only_routes_the_pack_serves(tmp_path):
     client = (WEB / "lib" / "api_client.js").read_text()
     called = set(re.findall(r'^\s+\w+: "(/[^"]+)",$', client, re.MULTILINE))
-    served_paths = {route.path for route in all_routes(Services(data_dir=tmp_path))}
+    served_paths = {route.path for route in all_routes(Lab(data_dir=tmp_path))}
     assert called >= {"/checkpoints/stats", "/lora_lab/picks", "/lora_lab/settings", "/lora_lab/batches"}
     assert called - served_paths <= OPTIONAL_ROUTES, f"client calls unknown routes {called - served_paths - OPTIONAL_ROUTES}"
 

@@ -19,7 +19,7 @@ from comfyui_lora_lab.engines.prompt_refiner.data import DataConfig, generate_pa
 from comfyui_lora_lab.engines.prompt_refiner.runtime import load_refiner
 from comfyui_lora_lab.engines.prompt_refiner.training import TrainConfig, train_adapter
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 spm = pytest.importorskip("sentencepiece", reason="sentencepiece (test extras) trains and reads spiece.model")
 pytest.importorskip("google.protobuf", reason="protobuf (test extras): transformers reads spiece.model with it")
@@ -105,7 +105,7 @@ def test_refine_in_int8_on_the_cpu(flan_folder, adapter):
 async def test_the_http_route_refines_with_this_folder(aiohttp_client, flan_folder, adapter, tmp_path):
     (tmp_path / "prompt_refiner.json").write_text(json.dumps(
         {"base": "flan-t5-base", "adapter": "flan-refiner", "precision": "int8", "max_new_tokens": 4}))
-    services = Services(data_dir=tmp_path, refiner_model_dirs=lambda: [flan_folder.parent])
+    services = Lab(data_dir=tmp_path, refiner_model_dirs=lambda: [flan_folder.parent])
     client = await aiohttp_client(build_app(services))
     response = await client.post("/prompt_refiner/refine", json={"prompt": "plan a trip to rome"})
     body = await response.json()

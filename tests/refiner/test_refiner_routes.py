@@ -9,15 +9,15 @@ import threading
 import pytest
 
 from comfyui_lora_lab.server_routes.app import build_app
-from comfyui_lora_lab.server_routes.services import Services
+from comfyui_lora_lab.engines.lab import Lab
 
 REFINE = "/prompt_refiner/refine"
 
 
-def _services(tmp_path, root, **settings) -> Services:
+def _services(tmp_path, root, **settings) -> Lab:
     if settings:
         (tmp_path / "prompt_refiner.json").write_text(json.dumps(settings))
-    return Services(data_dir=tmp_path, refiner_model_dirs=lambda: [root])
+    return Lab(data_dir=tmp_path, refiner_model_dirs=lambda: [root])
 
 
 @pytest.fixture
