@@ -47,4 +47,7 @@ def test_discovery_by_name_grounds_each_lora_in_a_prompt_word_and_respects_famil
     assert [c.name for c in discovered_by_name(LoraRequest("pixel art knight", "c", names))] == [
         "pixel_art_xl.safetensors"]
     assert discovered_by_name(LoraRequest("pixel art knight", "c", names), family="sd15") == [], "an XL LoRA"
-    assert discovered_by_name(LoraRequest("masterpiece, best quality, anime girl", "c", names)) == [], "generic words"
+    assert discovered_by_name(LoraRequest("masterpiece, best quality, a girl", "c", names)) == [], "generic words"
+    # issue 14: a generic word never vetoes a LoRA named for it (the seed's "anime" -> anime_style_v2)
+    assert [c.name for c in discovered_by_name(LoraRequest("masterpiece, best quality, anime girl", "c", names))] == [
+        "anime_style_v2.safetensors"]
