@@ -104,10 +104,27 @@ class Candidate:
                 generic_phrase, self.family_match]
 
     def relevance(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
-        """Probability that the user wants this LoRA for the prompt (words in ``exclude`` left out)."""
+        """Probability that the user wants this LoRA for the prompt (words in ``exclude`` left out).
+
+        0 when its only evidence is generic words found in its metadata (see :meth:`generic_metadata_only`)."""
         if self.model is None:
             raise ValueError("a candidate needs a relevance model before it is ranked")
+        if self.generic_metadata_only(exclude):
+            return 0.0
         return self.model.probability(self.features(exclude))
+
+    def generic_metadata_only(self, exclude: frozenset[str] | set[str] = frozenset()) -> bool:
+        """True when every matched word is generic and one of them matched a trigger, tag or description.
+
+        The model is calibrated on names alone, where a generic word ("anime" in ``anime_style_v2``)
+        is the LoRA's own name. A trigger or tag of a generic word ("cinematic lighting", "portrait",
+        "masterpiece") is the category a file was trained in, which prompts without any wish for a LoRA
+        share; scoring it like a name (a trigger weighs more than a name) puts those prompts out of the
+        calibration's range, so such evidence alone never picks (learned habits still can, see
+        ``selection.combined``)."""
+        kept = [(word, hit) for word, hit in self.hits.items() if word not in exclude]
+        return bool(kept) and all(self.keywords[word].generic for word, _ in kept) and \
+            any(hit.field != NAME for _, hit in kept)
 
     def specific_words(self, keywords: dict[str, Keyword]) -> set[str]:
         """Words that are evidence: not generic, in a trigger/name/tag/weak trigger, and not a common word
