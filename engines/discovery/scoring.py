@@ -41,6 +41,7 @@ COVERAGE_FLOOR = 0.4
 UNKNOWN_FAMILY_FACTOR = 0.7
 FULL_COVERAGE = 0.999
 GENERIC_SEED_MAX_DF = 1000  # a generic word seeds candidates only from postings up to this size
+CATEGORY_MIN_LORAS = 2  # a generic word in the metadata of this many LoRAs is a category they share
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Keyword:
     idf: float  # normalised to (0, 1]
     generic: str  # "" when specific, else why it is generic
     common: bool = False  # a common English word (see commonness): partial phrase matches are no evidence
+    category: bool = False  # generic and in the trigger, tag or description of several LoRAs (see relevance)
 
 
 @dataclass
@@ -106,7 +108,8 @@ class Candidate:
     def relevance(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
         """Probability that the user wants this LoRA for the prompt (words in ``exclude`` left out).
 
-        0 when its only evidence is generic words found in its metadata (see :meth:`generic_metadata_only`)."""
+        0 when its only evidence is generic words and one is a category of the library's metadata (see
+        :meth:`generic_metadata_only`)."""
         if self.model is None:
             raise ValueError("a candidate needs a relevance model before it is ranked")
         if self.generic_metadata_only(exclude):
@@ -114,17 +117,18 @@ class Candidate:
         return self.model.probability(self.features(exclude))
 
     def generic_metadata_only(self, exclude: frozenset[str] | set[str] = frozenset()) -> bool:
-        """True when every matched word is generic and one of them matched a trigger, tag or description.
+        """True when every matched word is generic and one of them, matched in this LoRA's trigger, tag
+        or description, is in the metadata of several LoRAs of the library (``Keyword.category``).
 
         The model is calibrated on names alone, where a generic word ("anime" in ``anime_style_v2``)
-        is the LoRA's own name. A trigger or tag of a generic word ("cinematic lighting", "portrait",
-        "masterpiece") is the category a file was trained in, which prompts without any wish for a LoRA
-        share; scoring it like a name (a trigger weighs more than a name) puts those prompts out of the
-        calibration's range, so such evidence alone never picks (learned habits still can, see
-        ``selection.combined``)."""
+        is the LoRA's own name. A generic trigger or tag that several files carry ("cinematic lighting",
+        "portrait", "masterpiece") is a category they were trained in, which prompts without any wish
+        for a LoRA share; scoring it like a name (a trigger weighs more than a name) puts those prompts
+        out of the calibration's range, so such evidence alone never picks (learned habits still can,
+        see ``selection.combined``). A generic trigger only one LoRA carries still names that LoRA."""
         kept = [(word, hit) for word, hit in self.hits.items() if word not in exclude]
         return bool(kept) and all(self.keywords[word].generic for word, _ in kept) and \
-            any(hit.field != NAME for _, hit in kept)
+            any(hit.field != NAME and self.keywords[word].category for word, hit in kept)
 
     def specific_words(self, keywords: dict[str, Keyword]) -> set[str]:
         """Words that are evidence: not generic, in a trigger/name/tag/weak trigger, and not a common word
@@ -151,8 +155,20 @@ def analyse_keywords(parsed: ParsedPrompt, index: SearchIndex) -> dict[str, Keyw
         if not generic and total >= GENERIC_DF_MIN_LIBRARY and df > GENERIC_DF_RATIO * total:
             generic = f"in {df / total:.0%} of the library"
         idf = math.log(1 + total / df) / norm if df else 0.0
-        out[word] = Keyword(word, emphasis, df, idf, generic, is_common(word))
+        category = bool(generic) and _in_metadata_of(index.postings.get(word, {})) >= CATEGORY_MIN_LORAS
+        out[word] = Keyword(word, emphasis, df, idf, generic, is_common(word), category)
     return out
+
+
+def _in_metadata_of(posting: dict[int, int]) -> int:
+    """How many LoRAs carry the word in a trigger, tag or description (a posting keeps each entry's best
+    field, and a trigger outranks the name), counted up to :data:`CATEGORY_MIN_LORAS`."""
+    count = 0
+    for field_code in posting.values():
+        count += field_code != NAME
+        if count >= CATEGORY_MIN_LORAS:
+            break
+    return count
 
 
 def _contribution(keyword: Keyword, field_code: int) -> float:

@@ -54,15 +54,16 @@ def test_a_lora_whose_own_name_is_generic_words_is_not_vetoed(lib):
 
 
 def test_generic_words_matched_only_in_metadata_never_pick(tmp_path):
-    """A generic trigger ("cinematic lighting") is the category the LoRA was trained in, not a wish for it:
-    alone it never picks, while the same library still answers a specific trigger."""
+    """A generic trigger several LoRAs carry ("cinematic lighting") is a category they were trained in, not a
+    wish for one of them: alone it never picks, while the same library still answers a specific trigger
+    (a generic trigger only one LoRA carries still names it, see the test above)."""
     folder = tmp_path / "loras"
     lora(folder, "cinematicLight.safetensors", metadata={**SD15, "modelspec.trigger_phrase": "cinematic lighting"})
-    lora(folder, "lora_51d0e2.safetensors", metadata={**SD15, "modelspec.trigger_phrase": "dark fantasy"})
+    lora(folder, "lora_51d0e2.safetensors", metadata={**SD15, "modelspec.trigger_phrase": "cinematic lighting, film"})
     lora(folder, "ghibli_style_v2.safetensors", metadata={**SD15, "modelspec.trigger_phrase": "ghibli style"})
     small = library(tmp_path, folder)
     small.refresh()
-    for prompt in ("portrait of an old man, cinematic lighting, 8k", "cinematic lighting", "dark"):
+    for prompt in ("portrait of an old man, cinematic lighting, 8k", "cinematic lighting", "a lake, cinematic"):
         result = small.discover(prompt, DiscoverOptions(family="sd15"))
         assert result.picks == [] and result.abstained_reason, prompt
     assert names(small, "a castle at night, cinematic lighting, ghibli style") == ["ghibli_style_v2.safetensors"]
