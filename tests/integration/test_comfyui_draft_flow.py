@@ -183,7 +183,7 @@ def test_the_panel_switch_off_passes_the_graph_through_without_loras():
 
 SECOND_PATH = os.environ.get("COMFYUI_SECOND_PATH", "")
 SECOND_PORT = int(os.environ.get("COMFYUI_SECOND_PORT", "8235"))
-COMFY_PYTHON = os.environ.get("COMFYUI_PYTHON", "/tmp/comfyvenv/bin/python")
+COMFY_PYTHON = os.environ.get("COMFYUI_PYTHON", "")  # the Python of ComfyUI's venv (comfy-host: its COMFY_VENV)
 TEMPLATE = Path(__file__).with_name("txt2img_api.json")
 
 
@@ -191,8 +191,9 @@ TEMPLATE = Path(__file__).with_name("txt2img_api.json")
 def second_server():
     """A second ComfyUI (COMFYUI_SECOND_PATH, e.g. ``cp -al`` of the first with this pack linked) on its own port,
     sharing the first one's user directory (so LoRA Lab's store); started here, so the test can stop it."""
-    if not SECOND_PATH:
-        pytest.skip("set COMFYUI_SECOND_PATH to a second ComfyUI folder with this pack in custom_nodes")
+    if not SECOND_PATH or not COMFY_PYTHON:
+        pytest.skip("set COMFYUI_SECOND_PATH to a second ComfyUI folder with this pack in custom_nodes and "
+                    "COMFYUI_PYTHON to the Python of ComfyUI's venv")
     models, linked = Path(SECOND_PATH) / "models", []
     for name in CHECKPOINTS:
         if not (models / "checkpoints" / name).exists():
