@@ -5,25 +5,13 @@
 // hides itself when the server has no LoRA stats route (an older pack).
 
 import { errorBox, h } from "./dom.js";
-import { barPercent, formatRate, statsRows } from "./panel_data.js";
+import { statsRows } from "./panel_data.js";
+import { rateRow, updateRateRow } from "./rate_rows.js";
 
 const COLUMNS = [
   ["LoRA", ""], ["Picked", "Drafts made with this LoRA that you picked"], ["Shown", "Drafts saved with this LoRA"],
   ["Rate", "Picked / shown"],
 ];
-
-function loraRow(name) {
-  const cells = {
-    name: h("td", { attrs: { "data-col": "lora", title: name } }),
-    selected: h("td", { attrs: { "data-col": "selected" } }),
-    total: h("td", { attrs: { "data-col": "total" } }),
-    rateText: h("span", { class: "ll-rate-text" }),
-    bar: h("span"),
-  };
-  const rate = h("td", { attrs: { "data-col": "rate" } }, cells.rateText,
-    h("span", { class: "ll-bar", attrs: { "aria-hidden": "true" } }, cells.bar));
-  return { tr: h("tr", { attrs: { "data-lora": name } }, cells.name, cells.selected, cells.total, rate), cells };
-}
 
 class LoraStats {
   constructor(ctx) {
@@ -47,13 +35,9 @@ class LoraStats {
     const keep = new Set(data.map((d) => d.name));
     for (const [name, row] of this.rows) if (!keep.has(name)) { row.tr.remove(); this.rows.delete(name); }
     for (const item of data) {
-      if (!this.rows.has(item.name)) this.rows.set(item.name, loraRow(item.name));
+      if (!this.rows.has(item.name)) this.rows.set(item.name, rateRow(item.name, "lora"));
       const row = this.rows.get(item.name);
-      row.cells.name.textContent = item.stem;
-      row.cells.selected.textContent = String(item.selected);
-      row.cells.total.textContent = String(item.total);
-      row.cells.rateText.textContent = formatRate(item.rate, item.total);
-      row.cells.bar.style.width = `${barPercent(item.rate, item.total)}%`;
+      updateRateRow(row, item);
       this.tbody.append(row.tr);
     }
     if (!data.length) {

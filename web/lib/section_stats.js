@@ -3,7 +3,8 @@
 // the layout); three placeholder rows hold the space until the first answer.
 
 import { errorBox, h } from "./dom.js";
-import { ALL_TIERS, barPercent, formatRate, mergeStats, poolsNote, statsRows } from "./panel_data.js";
+import { ALL_TIERS, mergeStats, poolsNote, statsRows } from "./panel_data.js";
+import { rateRow, updateRateRow } from "./rate_rows.js";
 
 const PLACEHOLDER_ROWS = 3;
 const COLUMNS = [
@@ -14,27 +15,6 @@ const COLUMNS = [
 function placeholderRow() {
   const cell = () => h("td", {}, h("span", { class: "ll-skeleton ll-skeleton-line" }));
   return h("tr", { class: "ll-placeholder", attrs: { "aria-hidden": "true" } }, cell(), cell(), cell(), cell());
-}
-
-function statsRow(name) {
-  const cells = {
-    name: h("td", { attrs: { "data-col": "checkpoint", title: name } }),
-    selected: h("td", { attrs: { "data-col": "selected" } }),
-    total: h("td", { attrs: { "data-col": "total" } }),
-    rateText: h("span", { class: "ll-rate-text" }),
-    bar: h("span"),
-  };
-  const rate = h("td", { attrs: { "data-col": "rate" } }, cells.rateText,
-    h("span", { class: "ll-bar", attrs: { "aria-hidden": "true" } }, cells.bar));
-  return { tr: h("tr", { attrs: { "data-checkpoint": name } }, cells.name, cells.selected, cells.total, rate), cells };
-}
-
-function updateRow(row, data) {
-  row.cells.name.textContent = data.stem;
-  row.cells.selected.textContent = String(data.selected);
-  row.cells.total.textContent = String(data.total);
-  row.cells.rateText.textContent = formatRate(data.rate, data.total);
-  row.cells.bar.style.width = `${barPercent(data.rate, data.total)}%`;
 }
 
 function statsTable(tbody) {
@@ -81,8 +61,8 @@ class Stats {
     const keep = new Set(data.map((d) => d.name));
     for (const [name, row] of this.rows) if (!keep.has(name)) { row.tr.remove(); this.rows.delete(name); }
     for (const item of data) {
-      if (!this.rows.has(item.name)) this.rows.set(item.name, statsRow(item.name));
-      updateRow(this.rows.get(item.name), item);
+      if (!this.rows.has(item.name)) this.rows.set(item.name, rateRow(item.name, "checkpoint"));
+      updateRateRow(this.rows.get(item.name), item);
       this.tbody.append(this.rows.get(item.name).tr);
     }
     if (!data.length) {
