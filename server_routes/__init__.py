@@ -14,9 +14,10 @@ from aiohttp import web
 
 from ..engines.lab import Lab
 from . import brands, discovery, explorer, health, refiner
-from .http import Route, json_errors, json_handler, method_not_allowed, no_such_route
+from .http import MAX_REQUEST_LINE, Route, json_errors, json_handler, method_not_allowed, no_such_route
 
 ROUTE_MODULES = (health, discovery, explorer, brands, refiner)
+PARSER_LINE_LIMIT = 64 * 1024
 
 
 def all_routes(lab: Lab) -> list[Route]:
@@ -59,4 +60,16 @@ def install_json_errors(app: web.Application) -> bool:
         return False
     if json_errors not in app.middlewares:
         app.middlewares.insert(0, json_errors)
+    _widen_request_line_limit(app)
     return True
+
+
+def _widen_request_line_limit(app: web.Application) -> None:
+    """Let request lines up to :data:`PARSER_LINE_LIMIT` reach the middleware, which answers those over aiohttp's
+    own limit itself (JSON 414 on our paths, the same plain 400 elsewhere); otherwise aiohttp's parser would
+    answer them in plain text before any application code runs. aiohttp reads these server settings from the
+    app's ``handler_args`` when the server starts; it has no public setter once the host built the app."""
+    handler_args = dict(getattr(app, "_handler_args", None) or {})
+    if handler_args.get("max_line_size", MAX_REQUEST_LINE) < PARSER_LINE_LIMIT:
+        handler_args["max_line_size"] = PARSER_LINE_LIMIT
+        app._handler_args = handler_args

@@ -24,11 +24,14 @@ from ..engines.prompt_refiner.errors import (BusyError, GenerationTimeout, Model
 log = logging.getLogger("lora_lab.routes")
 
 DEFAULT_MAX_BODY = 64 * 1024
+# aiohttp's own limit on a request line; longer ones reach us only because the parser's is widened (see
+# server_routes.install_json_errors) and are answered here: JSON on our paths, the host's plain 400 elsewhere.
+MAX_REQUEST_LINE = 8190
 # Our paths (also under ComfyUI's /api mirror): the namespace, and the prefixes and paths of the seed's aliases.
 OUR_PREFIXES = ("/lora_lab/", "/lora/", "/prompt_refiner/")
 OUR_PATHS = ("/checkpoints/stats",)
 HTTP_ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                    413: "too_large", 415: "unsupported_media_type", 429: "too_many_requests"}
+                    413: "too_large", 414: "uri_too_long", 415: "unsupported_media_type", 429: "too_many_requests"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -127,10 +130,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     path that matches no route included), errors other middlewares return, and ``.``/``..`` segments (plain or
     %-encoded), which are refused. Other paths pass through untouched.
 
-    A request line over aiohttp's parser limit (8190 bytes) never reaches an application (ComfyUI's neither), so
-    it keeps aiohttp's plain-text 400.
+    A target over aiohttp's request-line limit (:data:`MAX_REQUEST_LINE`) gets 414 here on our paths and
+    aiohttp's plain-text 400 elsewhere, as before the parser's limit was widened.
     """
     raw_path = request.rel_url.raw_path
+    if len(request.raw_path) > MAX_REQUEST_LINE:
+        return _over_long_target(request, raw_path)
     if not is_our_path(raw_path):
         return await handler(request)
     if _has_dot_segment(raw_path):
@@ -148,6 +153,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         text = response.text if isinstance(response, web.Response) else None
         return _json_error_for(request, response.status, text, response.headers)
     return response
+
+
+def _over_long_target(request: web.Request, raw_path: str) -> web.Response:
+    length = len(request.raw_path)
+    if not is_our_path(raw_path):
+        return web.Response(status=400, text=f"Got more than {MAX_REQUEST_LINE} bytes when reading the request line")
+    return error_response(414, "uri_too_long", f"the request target is {length} bytes; LoRA Lab paths take at most "
+                                               f"{MAX_REQUEST_LINE}")
 
 
 def method_not_allowed(methods: list[str]) -> Handler:

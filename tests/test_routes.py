@@ -124,6 +124,22 @@ async def test_errors_aiohttp_answers_before_our_handlers_are_json_too(aiohttp_c
     assert body["error"]["code"] == code and body["error"]["message"]
 
 
+@pytest.mark.parametrize("target", ["/lora_lab/" + "x" * 9000, "/api/lora/" + "y" * 20000 + "/metadata",
+                                    "/prompt_refiner/refine?q=" + "z" * 9000])
+async def test_targets_over_aiohttps_line_limit_are_a_json_414_on_our_paths(aiohttp_client, lab, target):
+    got_status, content_type, body = await raw_request(await aiohttp_client(build_app(lab)), "GET", target)
+    assert (got_status, content_type.split(";")[0]) == (414, "application/json")
+    assert body["error"]["code"] == "uri_too_long" and str(len(target)) in body["error"]["message"]
+
+
+async def test_over_long_targets_elsewhere_keep_the_plain_400_and_the_parser_still_has_a_limit(aiohttp_client, lab):
+    client = await aiohttp_client(build_app(lab))
+    status, content_type, _ = await raw_request(client, "GET", "/not_ours/" + "x" * 9000)
+    assert (status, content_type.split(";")[0]) == (400, "text/plain")
+    status, content_type, _ = await raw_request(client, "GET", "/lora_lab/" + "x" * 70000)
+    assert status == 400, "past the widened parser limit aiohttp answers, as it did for any long line before"
+
+
 async def test_a_wrong_method_names_the_allowed_ones(aiohttp_client, lab):
     response = await (await aiohttp_client(build_app(lab))).get("/lora_lab/picks")
     assert response.status == 405 and response.headers["Allow"] == "POST"
