@@ -3,9 +3,8 @@
 Training next to a loaded checkpoint doubles the weights in memory (ComfyUI's copy and the trainer's), so
 before a run the node asks ``comfy.model_management`` to unload every model it holds and empty its cache;
 the figure returned is how much that freed on ComfyUI's device. ComfyUI loads them again on the next
-prompt that needs them. On the CPU, freed memory stays in glibc's arenas unless trimmed (measured outside
-ComfyUI: 776 MB resident after a run, 518 MB after ``malloc_trim``, with no tensor left alive), so the
-unload ends by returning it.
+prompt that needs them. On the CPU, freed memory stays in glibc's arenas unless it is returned
+(:mod:`..engines.common.process_memory`), so the unload ends by returning it.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ def unload_comfy_models() -> int:
     """Unload every model ComfyUI holds and empty its cache; bytes this freed on ComfyUI's device."""
     import comfy.model_management as mm
 
-    from ..engines.training.memory import return_freed_memory
+    from ..engines.common.process_memory import return_freed_memory
 
     device = mm.get_torch_device()
     before = mm.get_free_memory(device)

@@ -330,23 +330,3 @@ def resident_bytes() -> int | None:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
-
-
-def return_freed_memory() -> None:
-    """Give freed memory back: collect cycles, empty the CUDA cache, and ask glibc to return free heap pages
-    (``malloc_trim``; without it a long-lived server keeps every arena page a run ever touched)."""
-    import ctypes
-    import ctypes.util
-    import gc
-
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-    name = ctypes.util.find_library("c")
-    if name and "libc" in name:
-        try:
-            ctypes.CDLL(name).malloc_trim(0)
-        except (OSError, AttributeError):
-            pass

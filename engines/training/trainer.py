@@ -376,7 +376,8 @@ class Trainer:
     def release(self) -> int:
         """Drop every model, cache and optimizer this run holds; return the bytes that gave back (device
         memory on a GPU, resident memory on the CPU)."""
-        from .memory import resident_bytes, return_freed_memory
+        from ..common.process_memory import return_freed_memory
+        from .memory import resident_bytes
 
         before = _device_bytes(self.__dict__.get("device")) or resident_bytes() or 0
         for name in ("unet", "text_encoders", "vae", "params", "optimizer", "lr_scheduler", "loss_fn", "means",

@@ -159,7 +159,10 @@ def test_the_panel_is_readable_in_comfyuis_palettes(browser, drafts, palette):
         request("POST", "/api/settings/Comfy.ColorPalette", "dark")
 
 
-SWITCH_LORA = "lab_panel_watercolor.safetensors"
+# A made-up style word only this test's LoRA carries: other tests leave their own style LoRAs (a watercolor one
+# among them) in the same server's folder, and the prompt must ask for this one alone.
+SWITCH_WORD = "vellumtint"
+SWITCH_LORA = f"lab_panel_{SWITCH_WORD}.safetensors"
 
 
 def run_draft_grid(seed: int) -> tuple[dict, str]:
@@ -167,14 +170,14 @@ def run_draft_grid(seed: int) -> tuple[dict, str]:
     prompt = example_prompt("draft_grid.json", get_json("/object_info"))
     ids = {node["class_type"]: key for key, node in prompt.items()}
     prompt[ids["LoRALabCheckpointExplorer"]]["inputs"].update(tier=TIER, count=2, seed=seed,
-                                                              prompt="a watercolor fox in the snow")
+                                                              prompt=f"a {SWITCH_WORD} fox in the snow")
     assert prompt[ids["LoRALabAutoLoRADiscover"]]["inputs"]["auto_lora"] == "follow panel"
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, run_prompt(prompt)).result(), ids["LoRALabAutoLoRADiscover"]
 
 
 @pytest.fixture
-def watercolor_lora():
+def switch_lora():
     """One loadable LoRA the prompt asks for, written into the server's loras folder and indexed."""
     import time
 
@@ -183,17 +186,17 @@ def watercolor_lora():
     if not COMFYUI_PATH:
         pytest.skip("set COMFYUI_PATH: the test writes a LoRA into the server's loras folder")
     write_real_lora(loras_dir() / SWITCH_LORA, {"ss_base_model_version": "sd_v1",
-                                                "modelspec.trigger_phrase": "watercolor"})
+                                                "modelspec.trigger_phrase": SWITCH_WORD})
     request("POST", "/lora_lab/loras/refresh")
     deadline = time.time() + 120
-    while time.time() < deadline and not get_json("/lora_lab/loras?q=watercolor")["total"]:
+    while time.time() < deadline and not get_json(f"/lora_lab/loras?q={SWITCH_WORD}")["total"]:
         time.sleep(0.5)  # waiting on the server's background scan, not timing anything
     yield SWITCH_LORA
     (loras_dir() / SWITCH_LORA).unlink(missing_ok=True)
     request("POST", "/lora_lab/loras/refresh")
 
 
-def test_the_auto_lora_switch_turns_auto_lora_off_and_on_for_a_queued_draft_grid(browser, drafts, watercolor_lora):
+def test_the_auto_lora_switch_turns_auto_lora_off_and_on_for_a_queued_draft_grid(browser, drafts, switch_lora):
     from playwright.sync_api import expect
 
     before = get_json("/lora_lab/settings")
@@ -212,7 +215,7 @@ def test_the_auto_lora_switch_turns_auto_lora_off_and_on_for_a_queued_draft_grid
             batch = get_json("/api/lora_lab/batches?limit=1")["batches"][0]
             used = {lora["name"] for d in batch["drafts"] for lora in d["loras"]}
             if wanted:
-                assert "Auto-LoRA off" not in text and used == {watercolor_lora}, (text, used)
+                assert "Auto-LoRA off" not in text and used == {switch_lora}, (text, used)
             else:
                 assert "Auto-LoRA off" in text and "switch is off" in text and used == set(), (text, used)
         page.screenshot(path=str(artifact("comfyui-panel-auto-lora-switch.png")))
