@@ -56,7 +56,8 @@ def build_prompt(client, workflow: str, checkpoint: str, dataset: Path, run: int
     from ..engines.comfy_workflow import ui_to_api
 
     file_name, node_type = WORKFLOWS[workflow]
-    prompt = ui_to_api(json.loads((EXAMPLES / file_name).read_text()), client.get("/object_info"))
+    object_info = client.get("/object_info")
+    prompt = ui_to_api(json.loads((EXAMPLES / file_name).read_text()), object_info)
     for node in prompt.values():
         inputs = node["inputs"]
         if "ckpt_name" in inputs:
@@ -68,9 +69,20 @@ def build_prompt(client, workflow: str, checkpoint: str, dataset: Path, run: int
         if node["class_type"] == node_type == "LoRALabTrainer":
             inputs.update(dataset_dir=str(dataset), lora_name=f"memory_{uuid.uuid4().hex[:8]}", trigger_word="lorasks",
                           rank=4, epochs=1, batch_size=2, resolution=64, sample_steps=4, overwrite=True)
+        if node["class_type"] == node_type == "LoRALabPromptRefiner":  # the models this server has
+            required = object_info[node_type]["input"]["required"]
+            inputs.update(base_model=_first_option(required["base_model"]), adapter=_first_option(required["adapter"]))
         if "seed" in inputs and isinstance(inputs["seed"], int):
             inputs["seed"] = run
     return prompt
+
+
+def _first_option(spec: list) -> str:
+    options = spec[1].get("options") or spec[0]
+    if not options:
+        raise ValueError("the server lists no Prompt Refiner base or adapter: put a base + adapter made by "
+                         "`lora-lab refiner base/train` in its models/prompt_refiner")
+    return options[0]
 
 
 def run_once(client, prompt: dict, timeout: float) -> float:

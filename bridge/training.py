@@ -59,6 +59,7 @@ def train_in_comfyui(request, progress, ckpt_name: str, model=None, clip=None) -
 
     import torch
 
+    from ..engines.common.process_memory import large_blocks_returned
     from ..engines.lora_format import load_tensors
     from ..engines.training.memory import size_text
     from ..engines.training.usecase import train_lora
@@ -66,13 +67,13 @@ def train_in_comfyui(request, progress, ckpt_name: str, model=None, clip=None) -
 
     unloaded = comfy_memory.unload_comfy_models()
     request.host_device = comfy_memory.torch_device()
-    with torch.inference_mode(False), torch.enable_grad():
+    with large_blocks_returned(), torch.inference_mode(False), torch.enable_grad():
         result = train_lora(request, progress, log=logging.getLogger("lora_lab.trainer").info)
-    lora_index.register_new_lora(result.lora_path)
-    if model is None or clip is None:
-        loaded_model, loaded_clip = load_checkpoint(ckpt_name)
-        model, clip = model or loaded_model, clip or loaded_clip
-    model, clip, applied = lora_apply.apply_lora(model, clip, load_tensors(result.lora_path)[0], 1.0, 1.0)
+        lora_index.register_new_lora(result.lora_path)
+        if model is None or clip is None:
+            loaded_model, loaded_clip = load_checkpoint(ckpt_name)
+            model, clip = model or loaded_model, clip or loaded_clip
+        model, clip, applied = lora_apply.apply_lora(model, clip, load_tensors(result.lora_path)[0], 1.0, 1.0)
     listed = lora_list_name(result.lora_path)
     loss = f", final loss {result.final_loss:.4f}" if result.final_loss is not None else ""
     text = [f"saved {listed}: {result.steps} steps{loss}",

@@ -80,14 +80,21 @@ def execute(prompt: str, base_model: str, adapter: str, max_new_tokens: int, sam
             keep_loaded: bool, precision: str = "auto") -> NodeResult:
     from ..bridge.progress import comfy_progress
     from ..bridge.services import shared_lab
+    from ..engines.common.process_memory import large_blocks_returned
     from ..engines.prompt_refiner.generation import DecodeSettings
 
     settings = DecodeSettings(max_new_tokens=max_new_tokens, sample=sample, seed=seed)
-    result = shared_lab().refiner.refine_named(base_model, adapter, prompt, settings, device, keep_loaded,
-                                               progress=comfy_progress(max_new_tokens), precision=precision)
+    with large_blocks_returned():
+        result = shared_lab().refiner.refine_named(base_model, adapter, prompt, settings, device, keep_loaded,
+                                                   progress=comfy_progress(max_new_tokens), precision=precision)
     report = result.report()
+    return NodeResult((result.refined, json.dumps(report)), ui={"text": [_summary(result, report)]})
+
+
+def _summary(result, report: dict) -> str:
+    """What the node shows: model, device, speed, whether the six sections came out, and the refined text."""
     missing = report["intent"]["missing"]
-    summary = (f"{result.model} + {result.adapter} on {result.device} ({result.precision}): {result.new_tokens} tokens in {result.ms:.0f} ms, "
-               f"{'structured' if result.structured else 'NOT structured'}, "
-               + (f"missing words: {', '.join(missing)}" if missing else "kept every content word"))
-    return NodeResult((result.refined, json.dumps(report)), ui={"text": [summary + "\n\n" + result.refined]})
+    return (f"{result.model} + {result.adapter} on {result.device} ({result.precision}): {result.new_tokens} tokens "
+            f"in {result.ms:.0f} ms, {'structured' if result.structured else 'NOT structured'}, "
+            + (f"missing words: {', '.join(missing)}" if missing else "kept every content word")
+            + "\n\n" + result.refined)

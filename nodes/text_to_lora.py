@@ -123,11 +123,12 @@ def execute(clip, prompt: str, config: str, rank: int, steps: int, learning_rate
     import torch
 
     from ..bridge import clip_encoders, progress
+    from ..engines.common.process_memory import large_blocks_returned
     from ..engines.text_to_lora import output
 
     request = _request(prompt, config, rank, steps, learning_rate, budget, keep_weight, seed, proposer)
     report_progress = progress.comfy_progress(steps * len(request.config.encoders), unique_id)
-    with torch.inference_mode(False), torch.enable_grad():
+    with large_blocks_returned(), torch.inference_mode(False), torch.enable_grad():
         bundles = clip_encoders.encoder_bundles(clip, request.config)
         done = output.text_to_lora(request, bundles, _save_folder(save), name_prefix, report_progress)
     return _outputs(clip, done, strength)

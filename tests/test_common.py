@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -55,3 +57,32 @@ def test_config_error_names_the_field_the_rule_and_the_value():
 ])
 def test_lora_tags_are_read_the_same_everywhere(text, groups):
     assert LORA_TAG.search(text).groups() == groups
+
+
+CHURN = """
+import sys
+import torch
+from comfyui_lora_lab.engines.common.process_memory import large_blocks_returned
+from comfyui_lora_lab.engines.training.memory import resident_bytes
+
+torch.ones(4 << 20)  # made and freed at once, 16 MiB: glibc's threshold rises, as after a host freed a model
+if sys.argv[1] == "scoped":
+    with large_blocks_returned():
+        weights = [torch.ones(512 * 1024) for _ in range(150)]  # a model's worth of 2 MiB tensors
+else:
+    weights = [torch.ones(512 * 1024) for _ in range(150)]
+held = resident_bytes()
+del weights[::2]  # the host frees part of a run's leftovers later, with nothing trimming then
+print((held - resident_bytes()) / 2**20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc are Linux's")
+def test_what_a_run_allocated_goes_back_when_the_host_frees_it_later():
+    def given_back_mb(mode: str) -> float:
+        done = subprocess.run([sys.executable, "-c", CHURN, mode], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return float(done.stdout.split()[-1])
+
+    assert given_back_mb("scoped") > 120, "inside the scope each 2 MiB tensor has an mmap of its own"
+    assert given_back_mb("unscoped") < 20, "outside it they are holes in the heap between tensors still alive"

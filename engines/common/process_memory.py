@@ -1,24 +1,33 @@
 """Memory a long-lived process gets back after a big run (ComfyUI's server runs for days on one process).
 
 glibc serves a block from an mmap of its own when it is at least the mmap threshold (returned to the system
-when freed) and from its heap arenas otherwise (kept by the process unless whole pages at an arena's top are
-free). By default the threshold rises each time a mmapped block is freed, up to 32 MiB, so once a model has
-been freed the next run's tensors of up to 32 MiB come from the arenas, where a few live blocks pin the pages
-around them. Measured in a real ComfyUI 0.8 on the CPU, with no tensor alive after ``POST /free`` (counted
-through ``gc``): resident memory grew by 1.1-1.6 GB per LoRA Trainer run, and ``malloc_trim`` gave back only
-170 MB of it. Fixing the threshold at 1 MiB (``mallopt``, which also stops the rise) keeps every tensor of
-1 MiB or more in a block of its own: the same runs then grew by about 0.1 GB.
+as soon as it is freed) and from its heap arenas otherwise (kept by the process until something calls
+``malloc_trim``). By default the threshold rises each time a mmapped block is freed, up to 32 MiB, so once
+a model has been freed, the next model's tensors of up to 32 MiB come from the arenas. ComfyUI frees what a
+run leaves in its caches on ``POST /free``, after our node returned, and nothing trims then: in a real ComfyUI
+0.8 on the CPU, with no tensor alive afterwards (counted through ``gc``), resident memory grew by 1.1-1.6 GB
+per LoRA Trainer run. With the threshold fixed at 1 MiB (``mallopt``, which also stops the rise), every
+tensor of 1 MiB or more has a block of its own and goes back whenever it is freed: the first run ended at
+1.2 GB instead of 2.0 GB.
+
+A low threshold costs speed (a fresh mmap per large activation: an SD1.5-shaped UNet step on the CPU ran
+about 15% slower in a measurement on a busy machine), so it holds only while one of our big runs lasts;
+afterwards the threshold goes to glibc's own ceiling, where its rise takes it anyway, and the host's
+inference runs as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import gc
+from collections.abc import Iterator
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
-MMAP_THRESHOLD_BYTES = 1 << 20
+RUN_MMAP_THRESHOLD = 1 << 20
+HOST_MMAP_THRESHOLD = 32 << 20  # DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: the ceiling of glibc's own rise
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,17 +42,24 @@ def _libc():
         return None
 
 
-@functools.lru_cache(maxsize=1)
-def keep_large_blocks_returnable(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Serve blocks of ``threshold`` bytes and more from mmaps of their own for the rest of the process, so
-    freed tensors go back to the system; once per process. False where the C library is not glibc."""
+@contextlib.contextmanager
+def large_blocks_returned() -> Iterator[bool]:
+    """Inside: blocks of 1 MiB and more get mmaps of their own, so what the run frees goes back to the system
+    (True where the C library is glibc). On the way out: the threshold goes to glibc's ceiling and the freed
+    memory is returned (:func:`return_freed_memory`)."""
     libc = _libc()
-    return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, int(threshold)) == 1)
+    fixed = bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, RUN_MMAP_THRESHOLD) == 1)
+    try:
+        yield fixed
+    finally:
+        if fixed:
+            libc.mallopt(M_MMAP_THRESHOLD, HOST_MMAP_THRESHOLD)
+        return_freed_memory()
 
 
 def return_freed_memory() -> None:
     """Give freed memory back: collect cycles, empty the CUDA cache, and ask glibc to return the free pages
-    inside its arenas (``malloc_trim``), what :func:`keep_large_blocks_returnable` does not cover."""
+    inside its arenas (``malloc_trim``)."""
     gc.collect()
     import torch
 
