@@ -63,7 +63,7 @@ def embedding_baseline(index, semantic):
         if match is None:
             return []
         order = np.argsort(-match.best_per_entry, kind="stable")[:3]
-        return [index.entries[match.ids[int(i)]].name for i in order]
+        return [index.entries[int(match.ids[int(i)])].name for i in order]
 
     return rank
 
