@@ -126,10 +126,13 @@ class SemanticIndex:
         """Each entry's best similarity to one of the prompt's ``phrases`` (word tuples); None without any."""
         if not phrases:
             return None
-        ids, sims = self.similarities([" ".join(p) for p in phrases])
+        queries = self.encoder.encode_phrases([" ".join(p) for p in phrases])
+        with self._lock:
+            ids, matrix = self._ids, self._matrix
         if not len(ids):
             return None
-        return PromptMatch(ids, sims.max(axis=0), sims.argmax(axis=0), phrases)
+        best, phrase_of_entry = self.encoder.best_matches(queries, matrix)
+        return PromptMatch(ids, best, phrase_of_entry, phrases)
 
 
 @dataclass

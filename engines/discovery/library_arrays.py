@@ -32,6 +32,7 @@ class LibraryArrays:
         self.size = len(entries)
         self._names = [e.name for e in entries]
         self._by_key: dict[str, list[int]] | None = None
+        self._aligned: tuple | None = None
         self._postings_source = index.postings
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.base_allowed = np.array([e.format == "safetensors" and not e.excluded and index.is_listed(int(i))
@@ -103,6 +104,17 @@ class LibraryArrays:
             for position, name in enumerate(self._names):
                 self._by_key.setdefault(lora_key(name), []).append(position)
         return np.array([p for key in keys for p in self._by_key.get(key, ())], dtype=np.int64)
+
+    def align(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions, present, row of each position or -1) of a semantic index's entry ``ids`` (ascending)
+        in this library; cached while the semantic index keeps the same ids array."""
+        if self._aligned is None or self._aligned[0] is not ids:
+            positions = np.minimum(np.searchsorted(self.ids, ids), max(0, self.size - 1))
+            present = self.ids[positions] == ids if self.size else np.zeros(len(ids), dtype=bool)
+            rows = np.full(self.size, -1, dtype=np.int64)
+            rows[positions[present]] = np.flatnonzero(present)
+            self._aligned = (ids, positions, present, rows)
+        return self._aligned[1:]
 
     def positions(self, entry_ids) -> np.ndarray:
         return np.searchsorted(self.ids, np.asarray(list(entry_ids), dtype=np.int64))

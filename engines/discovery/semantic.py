@@ -15,6 +15,7 @@ Without a model, discovery is lexical only (:func:`shared_encoder` returns None)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -33,6 +34,7 @@ MAX_TOKENS = 48
 BATCH = 256
 DIMENSIONS = 384
 PHRASE_CACHE = 4096
+SINGLE_THREAD_BATCH = 32  # a query's few phrases are encoded on one thread (see Encoder.encode)
 _REQUIRED_FILES = ("config.json", "model.safetensors")
 
 
@@ -84,15 +86,31 @@ class Encoder:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         return np.stack([self._phrases[t] for t in texts])
 
+    def best_matches(self, queries: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of ``matrix`` (entry vectors): its best cosine similarity to a row of ``queries``
+        and which row gave it (the first on a tie). One thread, as for a query's phrases (see :meth:`encode`):
+        a (10,000 x 384) product is memory-bound and threads only add waiting."""
+        import torch
+
+        with torch.inference_mode(), _intra_op_threads(1):
+            similarities = torch.from_numpy(matrix) @ torch.from_numpy(np.ascontiguousarray(queries)).T
+            best, which = similarities.max(dim=1)
+        return best.numpy(), which.numpy()
+
     def clear_phrases(self) -> None:
         self._phrases.clear()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Vectors of ``texts`` (rows in order), batched; an empty list gives a (0, d) array."""
+        """Vectors of ``texts`` (rows in order), batched; an empty list gives a (0, d) array.
+
+        Up to ``SINGLE_THREAD_BATCH`` texts (a query's phrases: a few dozen tokens) run on one intra-op
+        thread: splitting matrices that small across threads gains little on an idle machine and, with
+        the cores busy (a sampler, another query), the threads wait on each other several times longer
+        than the work takes. Library-sized batches keep torch's thread count."""
         import torch
 
         out = [np.zeros((0, DIMENSIONS), dtype=np.float32)]
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), _intra_op_threads(1 if len(texts) <= SINGLE_THREAD_BATCH else 0):
             for start in range(0, len(texts), BATCH):
                 batch = self.tokenizer([t or " " for t in texts[start:start + BATCH]], padding=True, truncation=True,
                                        max_length=MAX_TOKENS, return_tensors="pt")
@@ -101,6 +119,21 @@ class Encoder:
                 pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=1)
                 out.append(pooled.float().numpy())
         return np.concatenate(out, axis=0)
+
+
+@contextlib.contextmanager
+def _intra_op_threads(count: int):
+    """torch's intra-op thread count set to ``count`` (0: unchanged) for the block, then restored."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 _shared: dict[str, Encoder | None] = {}

@@ -130,21 +130,21 @@ def _keyword_hits(arrays: LibraryArrays, words: list[Keyword], allowed: np.ndarr
 
 
 def _semantic_top(arrays: LibraryArrays, allowed: np.ndarray, match: PromptMatch | None) -> tuple[list[int], float]:
-    """As :meth:`PromptMatch.top`: the ``TOP_K`` most similar allowed entries and the best similarity."""
+    """As :meth:`PromptMatch.top`: the ``TOP_K`` most similar allowed entries (ties: lower id first) and the
+    best similarity, without sorting the whole library."""
     if match is None:
         return [], 0.0
-    positions, present = _match_positions(arrays, match)
-    usable = present & allowed[positions]
-    order = np.argsort(-match.best_per_entry, kind="stable")
-    chosen = order[usable[order]][:TOP_K]
-    best = float(match.best_per_entry[chosen[0]]) if len(chosen) else 0.0
-    return [int(i) for i in match.ids[chosen]], best
-
-
-def _match_positions(arrays: LibraryArrays, match: PromptMatch) -> tuple[np.ndarray, np.ndarray]:
-    positions = np.minimum(np.searchsorted(arrays.ids, match.ids), max(0, arrays.size - 1))
-    present = arrays.ids[positions] == match.ids if arrays.size else np.zeros(len(match.ids), dtype=bool)
-    return positions, present
+    positions, present, _ = arrays.align(match.ids)
+    usable = np.flatnonzero(present & allowed[positions])
+    if not len(usable):
+        return [], 0.0
+    values = match.best_per_entry[usable]
+    count = min(TOP_K, len(usable))
+    kth = np.partition(values, len(values) - count)[len(values) - count]
+    above, tied = usable[values > kth], usable[values == kth]
+    chosen = np.concatenate([above, tied[:count - len(above)]])
+    chosen = chosen[np.lexsort((chosen, -match.best_per_entry[chosen]))]
+    return [int(i) for i in match.ids[chosen]], float(match.best_per_entry[chosen[0]])
 
 
 def _relevance(arrays: LibraryArrays, words: list[Keyword], hits: _Hits, family: str, model: RelevanceModel,
@@ -182,10 +182,7 @@ def _semantic_features(arrays: LibraryArrays, positions: np.ndarray, match: Prom
     generic_phrase = np.zeros(len(positions))
     if match is None:
         return semantic, generic_phrase
-    match_positions, present = _match_positions(arrays, match)
-    row = np.full(arrays.size, -1, dtype=np.int64)
-    row[match_positions[present]] = np.flatnonzero(present)
-    rows = row[positions]
+    rows = arrays.align(match.ids)[2][positions]
     found = rows >= 0
     semantic[found] = match.best_per_entry[rows[found]]
     all_generic = np.array(match.generic_phrases, dtype=bool)[match.phrase_of_entry[rows[found]]]
