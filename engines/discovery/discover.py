@@ -11,6 +11,7 @@ from .prompt import ParsedPrompt, parse_prompt
 from .relevance import RelevanceModel, shipped_model
 from .scoring import Keyword, analyse_keywords, allowed_filter, score_candidates
 from .search_index import SearchIndex
+from .shortlist import allowed_mask, shortlist
 from .selection import Selection, lora_text, make_pick, prompt_with_triggers, select
 from .text import is_generic, words
 from .variations import combinations
@@ -19,13 +20,10 @@ MAX_PHRASES = 8
 MAX_GENERIC_PHRASES = 4
 MAX_PHRASE_WORDS = 12
 WINDOW = 3
+FIRST_EXACT = 8  # candidates scored exactly at first, beyond max_loras (see _selected)
 
 
-def _keyword_report(keywords: dict[str, Keyword], candidates, selection: Selection) -> list[dict]:
-    counts: dict[str, int] = {}
-    for candidate in candidates:
-        for word in candidate.hits:
-            counts[word] = counts.get(word, 0) + 1
+def _keyword_report(keywords: dict[str, Keyword], counts: dict[str, int], selection: Selection) -> list[dict]:
     owners = {word: choice.candidate.entry.name for choice in selection.choices for word in choice.concept}
     return [{"word": k.word, "emphasis": k.emphasis, "in_loras": k.df, "generic": k.generic,
              "candidates": counts.get(k.word, 0), "picked": owners.get(k.word, "")}
@@ -76,22 +74,56 @@ def _relevance_model(semantic: SemanticIndex | None, model: RelevanceModel | Non
     return model if model is not None else shipped_model(semantic is not None)
 
 
-def discovery_candidates(index: SearchIndex, prompt: str, options: DiscoverOptions, semantic: SemanticIndex | None,
-                         model: RelevanceModel, affinity: Affinity | None = None):
-    """(parsed prompt, keywords, candidates with features and learned probabilities), before selection."""
+def _prepared(index: SearchIndex, prompt: str, semantic: SemanticIndex | None):
+    """(parsed prompt, names of LoRAs already in it, semantic match or None)."""
     parsed = parse_prompt(prompt)
     skip = {lora_key(tag.name) for tag in parsed.lora_tags}
     match = None
     if semantic is not None:
         semantic.sync(index)
         match = semantic.match(prompt_phrases(parsed))
+    return parsed, skip, match
+
+
+def _exact(index: SearchIndex, keywords, allowed, options: DiscoverOptions, model: RelevanceModel, match,
+           affinity: Affinity | None, only: list[int] | None = None, semantic_top=None) -> list:
+    candidates = score_candidates(index, keywords, allowed, options.family, model, match, only, semantic_top)
+    if affinity is not None and options.use_learning:
+        candidates = affinity.apply(index, candidates, keywords, allowed, model)
+    return candidates
+
+
+def discovery_candidates(index: SearchIndex, prompt: str, options: DiscoverOptions, semantic: SemanticIndex | None,
+                         model: RelevanceModel, affinity: Affinity | None = None):
+    """(parsed prompt, keywords, every candidate with features and learned probabilities), before selection."""
+    parsed, skip, match = _prepared(index, prompt, semantic)
     with index.lock:
         keywords = analyse_keywords(parsed, index)
         allowed = allowed_filter(index, options.family, options.allow_unknown_family, skip)
-        candidates = score_candidates(index, keywords, allowed, options.family, model, match)
-        if affinity is not None and options.use_learning:
-            candidates = affinity.apply(index, candidates, keywords, allowed, model)
-    return parsed, keywords, candidates
+        return parsed, keywords, _exact(index, keywords, allowed, options, model, match, affinity)
+
+
+def _selected(index: SearchIndex, parsed, skip: set[str], match, options: DiscoverOptions, model: RelevanceModel,
+              affinity: Affinity | None):
+    """(keywords, candidates scored exactly, selection, candidates per prompt word).
+
+    The whole library is ranked by array scoring (:mod:`shortlist`); only its head is scored exactly and
+    selected, and the head grows until the selection is full or holds every candidate above the
+    threshold, so the picks are those of scoring every candidate exactly."""
+    learning = affinity is not None and options.use_learning
+    with index.lock:
+        keywords = analyse_keywords(parsed, index)
+        allowed = allowed_filter(index, options.family, options.allow_unknown_family, skip)
+        short = shortlist(index, keywords, allowed_mask(index, options.family, options.allow_unknown_family, skip),
+                          options.family, model, options.threshold, match, affinity.lora_keys() if learning else None)
+        count = FIRST_EXACT + options.max_loras
+        while True:
+            candidates = _exact(index, keywords, allowed, options, model, match, affinity, short.first(count),
+                                (short.semantic_top, short.semantic_best))
+            selection = select(candidates, keywords, options.max_loras, options.threshold)
+            if len(selection.choices) >= options.max_loras or short.complete(count):
+                return keywords, candidates, selection, short.hit_counts
+            count *= 4
 
 
 def run_discovery(index: SearchIndex, prompt: str, options: DiscoverOptions, affinity: Affinity | None = None,
@@ -102,9 +134,9 @@ def run_discovery(index: SearchIndex, prompt: str, options: DiscoverOptions, aff
     ``semantic``: entry embeddings (None: lexical only); ``model``: the calibrated relevance (default: the
     shipped weights for the lexical-only or the semantic case)."""
     start = time.perf_counter()
-    parsed, keywords, candidates = discovery_candidates(index, prompt, options, semantic,
+    parsed, skip, match = _prepared(index, prompt, semantic)
+    keywords, candidates, selection, counts = _selected(index, parsed, skip, match, options,
                                                         _relevance_model(semantic, model), affinity)
-    selection = select(candidates, keywords, options.max_loras, options.threshold)
     prompt_key = " " + " ".join(words(parsed.text)) + " "
     variants = []
     for combination in combinations(selection.choices, options.variations, options.seed):
@@ -117,7 +149,7 @@ def run_discovery(index: SearchIndex, prompt: str, options: DiscoverOptions, aff
         warnings.append("already in the prompt, not added again: " + ", ".join(t.name for t in parsed.lora_tags))
     return DiscoveryResult(
         prompt=prompt if len(prompt) <= 2000 else prompt[:2000] + "...", family=options.family, variants=variants,
-        keywords=_keyword_report(keywords, candidates, selection),
+        keywords=_keyword_report(keywords, counts, selection),
         abstained_reason=_abstain_reason(index, keywords, candidates, selection, options),
         warnings=warnings, library=library or {"entries": len(index)},
         elapsed_ms=round((time.perf_counter() - start) * 1000, 3))

@@ -22,7 +22,7 @@ from .entry import LibraryEntry
 from .search_index import SearchIndex
 from .semantic import Encoder
 from .store import COMPONENT, MIGRATIONS
-from .text import name_chunks, name_words
+from .text import is_generic, name_chunks, name_words
 
 MAX_TAGS = 6
 READ_CHUNK = 500
@@ -76,7 +76,7 @@ class SemanticIndex:
         self._lock = threading.Lock()
         self._keys: dict[int, str] = {}
         self._vectors: dict[int, np.ndarray] = {}
-        self._ids: list[int] = []
+        self._ids = np.zeros(0, dtype=np.int64)
         self._matrix = np.zeros((0, 1), dtype=np.float32)
         self._generation = -1
         self.embedded = 0  # vectors computed by the model (not read from the cache) in this process
@@ -94,8 +94,8 @@ class SemanticIndex:
             self._fill({i: k for i, k in wanted.items() if self._keys.get(i) != k}, entries)
             self._keys = {i: self._keys[i] for i in wanted}
             self._vectors = {i: self._vectors[i] for i in wanted}
-            self._ids = sorted(self._vectors)
-            self._matrix = np.stack([self._vectors[i] for i in self._ids]) if self._ids else self._matrix[:0]
+            self._ids = np.array(sorted(self._vectors), dtype=np.int64)
+            self._matrix = np.stack([self._vectors[int(i)] for i in self._ids]) if len(self._ids) else self._matrix[:0]
             self._generation = generation
 
     def _fill(self, missing: dict[int, str], entries: dict[int, LibraryEntry]) -> None:
@@ -113,12 +113,12 @@ class SemanticIndex:
             self._keys[entry_id] = key
             self._vectors[entry_id] = fresh[key] if key in fresh else cached[key]
 
-    def similarities(self, texts: list[str]) -> tuple[list[int], np.ndarray]:
+    def similarities(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(entry ids, similarity matrix texts x entries) for the current vectors."""
         queries = self.encoder.encode_phrases(texts)
         with self._lock:
             ids, matrix = self._ids, self._matrix
-        if not ids or not len(queries):
+        if not len(ids) or not len(queries):
             return ids, np.zeros((len(queries), len(ids)), dtype=np.float32)
         return ids, queries @ matrix.T
 
@@ -126,28 +126,32 @@ class SemanticIndex:
         """Each entry's best similarity to one of the prompt's ``phrases`` (word tuples); None without any."""
         if not phrases:
             return None
-        ids, sims = self.similarities([" ".join(p) for p in phrases])
-        if not ids:
+        queries = self.encoder.encode_phrases([" ".join(p) for p in phrases])
+        with self._lock:
+            ids, matrix = self._ids, self._matrix
+        if not len(ids):
             return None
-        return PromptMatch(ids, sims.max(axis=0), sims.argmax(axis=0), phrases)
+        best, phrase_of_entry = self.encoder.best_matches(queries, matrix)
+        return PromptMatch(ids, best, phrase_of_entry, phrases)
 
 
 @dataclass
 class PromptMatch:
     """Similarities of one prompt's phrases to every entry: the best per entry and which phrase gave it."""
 
-    ids: list[int]
+    ids: np.ndarray  # entry ids, ascending
     best_per_entry: np.ndarray
     phrase_of_entry: np.ndarray
     phrases: list[tuple[str, ...]]
     best: float = 0.0
 
     def __post_init__(self) -> None:
-        self._position = {entry_id: i for i, entry_id in enumerate(self.ids)}
+        self.ids = np.asarray(self.ids, dtype=np.int64)
+        self.generic_phrases = [all(map(is_generic, phrase)) for phrase in self.phrases]
 
     def of(self, entry_id: int) -> tuple[float, tuple[str, ...]]:
-        position = self._position.get(entry_id)
-        if position is None:
+        position = int(np.searchsorted(self.ids, entry_id))
+        if position >= len(self.ids) or self.ids[position] != entry_id:
             return 0.0, ()
         return float(self.best_per_entry[position]), self.phrases[int(self.phrase_of_entry[position])]
 
@@ -155,10 +159,10 @@ class PromptMatch:
         """The ``k`` most similar allowed entries; sets :attr:`best` to the similarity of the first."""
         out = []
         for position in np.argsort(-self.best_per_entry, kind="stable"):
-            entry_id = self.ids[int(position)]
+            entry_id = int(self.ids[int(position)])
             if allowed(entry_id):
                 out.append(entry_id)
                 if len(out) >= k:
                     break
-        self.best = float(self.best_per_entry[self._position[out[0]]]) if out else 0.0
+        self.best = self.of(out[0])[0] if out else 0.0
         return out

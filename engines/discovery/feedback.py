@@ -92,6 +92,10 @@ class Affinity:
         factor = min(1.0, 0.5 + max(shown_rates)) if shown_rates else 1.0
         return (best if best >= MIN_LEARNED else 0.0), factor
 
+    def lora_keys(self) -> set[str]:
+        """Every LoRA key something was learned about (the candidates whose relevance learning can change)."""
+        return {lora for (_, lora) in self.counts if lora != ALL_LORAS}
+
     def loras(self) -> list[str]:
         """LoRA keys with a prior worth a candidate of their own."""
         return [lora for (word, lora) in self.counts

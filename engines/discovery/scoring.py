@@ -177,26 +177,38 @@ def _contribution(keyword: Keyword, field_code: int) -> float:
     return FIELD_WEIGHTS[field_code] * keyword.idf * factor * emphasis
 
 
-def _gather(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool]) -> dict[int, Candidate]:
-    candidates: dict[int, Candidate] = {}
-    for keyword in keywords.values():
-        posting = index.postings.get(keyword.word, {})
-        if keyword.generic and len(posting) > GENERIC_SEED_MAX_DF:
-            continue
-        for entry_id, field_code in posting.items():
-            if (keyword.generic and field_code not in OWN_FIELDS) or not allowed(entry_id):
-                continue
-            candidate = candidates.get(entry_id)
-            if candidate is None:
-                candidate = candidates[entry_id] = Candidate(entry_id, index.entries[entry_id])
-            candidate.hits[keyword.word] = Hit(keyword.word, field_code, _contribution(keyword, field_code))
-    for keyword in keywords.values():
-        posting = index.postings.get(keyword.word, {})
-        if keyword.generic and len(posting) > GENERIC_SEED_MAX_DF:
-            for entry_id, candidate in candidates.items():
-                field_code = posting.get(entry_id)
-                if field_code is not None:
+def _gather(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool],
+            only: list[int] | None = None) -> dict[int, Candidate]:
+    """Candidates with their keyword hits: every entry a prompt word seeds, or only the entries ``only``
+    (the same hits, for a shortlist). A generic word in more than ``GENERIC_SEED_MAX_DF`` entries seeds
+    nothing and only adds hits to candidates seeded by other words."""
+    seeding = [k for k in keywords.values() if not (k.generic and len(index.postings.get(k.word, ())) > GENERIC_SEED_MAX_DF)]
+    seeding_words = {k.word for k in seeding}
+    late = [k for k in keywords.values() if k.word not in seeding_words]
+    if only is None:
+        candidates: dict[int, Candidate] = {}
+        for keyword in seeding:
+            for entry_id, field_code in index.postings.get(keyword.word, {}).items():
+                if (keyword.generic and field_code not in OWN_FIELDS) or not allowed(entry_id):
+                    continue
+                candidate = candidates.get(entry_id)
+                if candidate is None:
+                    candidate = candidates[entry_id] = Candidate(entry_id, index.entries[entry_id])
+                candidate.hits[keyword.word] = Hit(keyword.word, field_code, _contribution(keyword, field_code))
+    else:
+        candidates = {entry_id: Candidate(entry_id, index.entries[entry_id]) for entry_id in only if allowed(entry_id)}
+        for candidate in candidates.values():
+            for keyword in seeding:
+                field_code = index.postings.get(keyword.word, {}).get(candidate.entry_id)
+                if field_code is not None and not (keyword.generic and field_code not in OWN_FIELDS):
                     candidate.hits[keyword.word] = Hit(keyword.word, field_code, _contribution(keyword, field_code))
+        candidates = {entry_id: c for entry_id, c in candidates.items() if c.hits}
+    for keyword in late:
+        posting = index.postings.get(keyword.word, {})
+        for entry_id, candidate in candidates.items():
+            field_code = posting.get(entry_id)
+            if field_code is not None:
+                candidate.hits[keyword.word] = Hit(keyword.word, field_code, _contribution(keyword, field_code))
     return candidates
 
 
@@ -241,16 +253,25 @@ def _apply_coverage(candidate: Candidate, keywords: dict[str, Keyword], idf: Cal
 
 
 def score_candidates(index: SearchIndex, keywords: dict[str, Keyword], allowed: Callable[[int], bool],
-                     family: str, model: RelevanceModel, semantic: PromptMatch | None = None) -> list[Candidate]:
+                     family: str, model: RelevanceModel, semantic: PromptMatch | None = None,
+                     only: list[int] | None = None, semantic_top: tuple[list[int], float] | None = None
+                     ) -> list[Candidate]:
     """Every candidate (a word of the prompt in its name, trigger or tag, or a near meaning), with its
-    features and relevance model; not yet thresholded or ranked.
+    features and relevance model; not yet thresholded or ranked. With ``only`` (a shortlist, see
+    :mod:`shortlist`), only those entries are scored, exactly as they would be among all candidates;
+    ``semantic_top``: the semantic candidates and best similarity when the shortlist found them already.
 
     When unknown-family entries are allowed for a known model family (names-only mode), their keyword
     score is ``UNKNOWN_FAMILY_FACTOR`` of what it would be: a LoRA known to fit ranks first.
     """
-    candidates = _gather(index, keywords, allowed)
+    candidates = _gather(index, keywords, allowed, only)
     if semantic is not None:
-        for entry_id in semantic.top(allowed):
+        if semantic_top is None:
+            top = semantic.top(allowed)
+        else:
+            kept = set(only) if only is not None else None
+            top, semantic.best = [i for i in semantic_top[0] if kept is None or i in kept], semantic_top[1]
+        for entry_id in top:
             candidates.setdefault(entry_id, Candidate(entry_id, index.entries[entry_id]))
     idf = _idf_lookup(index, keywords)
     raw_idf = _raw_idf(index)

