@@ -35,6 +35,7 @@ import numpy as np
 
 from .explorer_sim import (BASELINES, REFERENCES, ContextFree, ContextThompson, Thompson, bernoulli_picks,
                            draw_rates, draw_user, run_context_episode, run_episode)
+from ..engines.explorer.policy import RIVAL_OPTIMISM
 from .goals import check
 from .timing import percentile
 
@@ -49,6 +50,8 @@ EXPOSURE_RATE = 0.25  # every checkpoint's pick rate in the exposure check
 
 def add_arguments(parser) -> None:
     parser.add_argument("--seeds", type=int, default=200, help="simulated users of each kind (stationary, drifting)")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="first user seed (another offset draws other users: the figures' spread across seeds)")
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--batch", type=int, default=4, help="drafts per round")
     parser.add_argument("--exposure-seeds", type=int, default=10)
@@ -63,7 +66,7 @@ def _policies(args, config) -> dict[str, dict[str, list]]:
     """Regret (and identification / recovery) of every policy on the same stationary and drifting users."""
     results: dict[str, dict[str, list]] = {}
     for drifting in (False, True):
-        for seed in range(args.seeds):
+        for seed in range(args.seed_offset, args.seed_offset + args.seeds):
             user = draw_user(np.random.default_rng(seed + (500_000 if drifting else 0)), args.rounds, drifting)
             arms = len(user.rates)
             for make in (Thompson, *REFERENCES):
@@ -218,6 +221,7 @@ def _regret_figures(runs: dict) -> dict:
            "best_baseline": best}
     for key, label in (("regret", "stationary"), ("drift_regret", "drifting")):
         out[f"{label}_regret_ratio_vs_round_robin"] = _summary(runs, key, "round_robin")
+        out[f"{label}_regret_ratio_vs_round_robin_ci95"] = _ratio_ci(runs["ours"][key], runs["round_robin"][key])
         out[f"{label}_regret_ratio_vs_best_baseline"] = round(
             sum(runs["ours"][key]) / min(sum(runs[name][key]) for name in BASELINES), 3)
     return out
@@ -230,7 +234,8 @@ def run(args) -> dict:
     runs = _policies(args, config)
     rr = runs["round_robin"]
     result = {
-        "seeds": args.seeds, "rounds": args.rounds, "batch": args.batch, "discount": config.discount,
+        "seeds": args.seeds, "seed_offset": args.seed_offset, "rounds": args.rounds, "batch": args.batch,
+        "discount": config.discount, "rival_optimism": RIVAL_OPTIMISM,
         **_regret_figures(runs),
         "best_by_round_100": round(statistics.mean(runs["ours"]["identified"]), 3),
         "drift_recovery_rounds": statistics.median(runs["ours"]["recovery"]),

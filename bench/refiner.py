@@ -18,13 +18,15 @@ The same harness runs on a real Flan-T5 folder: `lora-lab refiner eval`.
 
 Speed (``--threads`` torch threads): p50/p95 latency of 50 requests for exactly 64 new tokens through
 ``POST /prompt_refiner/refine`` on a live aiohttp server at Flan-T5-base shape, against the same generation
-called directly (ratio = HTTP + queue overhead); seconds per training epoch of 500 pairs (LoRA, batch 8) at
-Flan-T5-small and -base shapes, from timed steps, with target lengths measured by CLIP's general-English BPE
+called directly (ratio = HTTP + queue overhead), with the 1-minute load average before and after
+(``latency_load_average_1m``: the goal is judged on an idle 2-core machine); seconds per training epoch of
+500 pairs (LoRA, batch 8) at Flan-T5-small and -base shapes, from timed steps, with target lengths measured by CLIP's general-English BPE
 (a stand-in for T5's SentencePiece, which is not available offline).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -76,7 +78,9 @@ def run(args) -> dict:
         if not args.skip_speed:
             torch.set_num_threads(args.threads)
             result["threads"] = args.threads
+            load_before = os.getloadavg()[0]
             result.update(route_latency(pairs, workdir / "speed", args.requests, args.new_tokens))
+            result["latency_load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             for shape, key in (("flan-t5-small", "epoch_s_small"), ("flan-t5-base", "epoch_s_base")):
                 timing = epoch_seconds(pairs, shape, args.epoch_steps)
                 result[key] = timing["epoch_s"]

@@ -12,7 +12,7 @@ MODES = ("explore", "quick")
 class PolicyConfig:
     """How CheckpointExplorer learns from picks and spreads a batch. Every field is checked on creation."""
 
-    discount: float = field(default=0.99, metadata={
+    discount: float = field(default=0.995, metadata={
         "help": "Weight kept by older evidence per reviewed batch (1.0 = never forget). Lower follows a change "
                 "of taste faster but keeps exploring longer."})
     min_exposures: int = field(default=8, metadata={

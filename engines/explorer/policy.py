@@ -1,19 +1,20 @@
 """Thompson sampling over checkpoints: how many drafts each one gets in Explore, which one Quick uses.
 
 Each arm's chance that one of its drafts is picked has a Beta posterior on the discounted,
-exposure-normalised evidence of :mod:`.arms`, with a prior centred on the tier's pooled rate. Explore
-splits a batch in proportion to each arm's posterior probability of being the best raised to the power
-``SHARPNESS`` (probability matching, sharpened), computed exactly instead of drawn, so a batch of 4 is not
-decided by sampling noise. Plain probability matching (the allocation Thompson sampling makes in
-expectation) gives a close rival as many drafts as the leader for as long as they are hard to tell apart;
-at the pick-rate differences real users show (0.02-0.10) that is most of the time, and the sharpened
-split keeps the rival in every batch but gives the leader the extra drafts (``bench/explorer.py`` measures
-both against the textbook bandits on the same simulated users). It uses 2-3 arms: the leader, the arm that would lead if
-the leader were out ("top-two" Thompson, so every batch compares the favourite with its most plausible
-rival), and a third arm when its share is worth a draft. An exploration floor adds any arm that has
-fewer than ``min_exposures`` drafts shown and has not been shown for ``floor_period - 1`` batches. Quick
-uses the best posterior mean once every arm has ``min_exposures`` drafts shown, otherwise the tier's
-default. The same history always gives the same plan; the seed only sets the drafts' seeds.
+exposure-normalised evidence of :mod:`.arms`, with a prior centred on the tier's pooled rate (a prior
+shared across the pool). Explore splits a batch in proportion to each arm's posterior probability of being
+the best raised to the power ``SHARPNESS`` (probability matching, sharpened), computed exactly instead of
+drawn, so a batch of 4 is not decided by sampling noise; the sharpened split gives the leader the extra
+drafts where plain probability matching would give a close rival as many for as long as the two are hard
+to tell apart. An Explore batch compares 2-3 arms: the leader; the *rival*, the other arm whose pick rate
+could most plausibly be high (highest posterior mean + ``RIVAL_OPTIMISM`` standard deviations); and a
+third arm when its share is worth a draft. The rival is chosen by that upper bound, not by its chance of
+being the best: an arm that had an unlucky start (few drafts, a low estimate) is otherwise never shown
+again while two close arms take turns as leader and rival, and the forced rival draft is the batch's
+exploration anyway (``bench/explorer.py`` measured both). An exploration floor adds any arm that has fewer
+than ``min_exposures`` drafts shown and has not been shown for ``floor_period - 1`` batches. Quick uses the best posterior mean once every arm has
+``min_exposures`` drafts shown, otherwise the tier's default. The same history always gives the same plan;
+the seed only sets the drafts' seeds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .config import PolicyConfig
 
 GRID = 512  # integration points for the win probabilities
 SHARPNESS = 4.0  # exponent on the win probabilities when the drafts are split
+RIVAL_OPTIMISM = 2.0  # standard deviations above the mean by which the rival is chosen
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,8 @@ def posterior_means(table: ArmTable, config: PolicyConfig) -> np.ndarray:
     return a / (a + b)
 
 
-def win_probabilities(table: ArmTable, config: PolicyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Each arm's posterior probability of having the highest pick rate, and of having it among the arms
-    other than the most probable best (the rival in "top-two" Thompson sampling).
+def win_probabilities(table: ArmTable, config: PolicyConfig) -> np.ndarray:
+    """Each arm's posterior probability of having the highest pick rate.
 
     ``P(k best) = integral of pdf_k(x) * prod_{j != k} cdf_j(x) dx``, by the midpoint rule on a grid that
     spans every arm's posterior (+-10 standard deviations): exact where Monte Carlo draws would add noise
@@ -67,11 +68,13 @@ def win_probabilities(table: ArmTable, config: PolicyConfig) -> tuple[np.ndarray
     pdf /= pdf.sum(axis=1, keepdims=True)
     log_cdf = np.log(np.maximum(np.cumsum(pdf, axis=1) - 0.5 * pdf, 1e-300))
     rest = log_cdf.sum(axis=0, keepdims=True) - log_cdf
-    wins = _normalised((pdf * np.exp(rest)).sum(axis=1))
-    leader = int(np.argmax(wins))
-    rival = (pdf * np.exp(rest - log_cdf[leader])).sum(axis=1)
-    rival[leader] = 0.0
-    return wins, _normalised(rival)
+    return _normalised((pdf * np.exp(rest)).sum(axis=1))
+
+
+def upper_bounds(table: ArmTable, config: PolicyConfig) -> np.ndarray:
+    """Posterior mean plus ``RIVAL_OPTIMISM`` standard deviations of each arm's pick rate."""
+    a, b = beta_parameters(table, config)
+    return a / (a + b) + RIVAL_OPTIMISM * np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -85,21 +88,18 @@ def floor_arms(table: ArmTable, config: PolicyConfig) -> list[int]:
     return sorted(np.flatnonzero(due).tolist(), key=lambda i: (table.exposures[i], i))
 
 
-def _pick_arms(wins: np.ndarray, runner_up: np.ndarray, forced: list[int], count: int,
+def _pick_arms(wins: np.ndarray, upper: np.ndarray, forced: list[int], count: int,
                config: PolicyConfig) -> list[tuple[int, str]]:
     leader = int(np.argmax(wins))
     chosen = [(leader, "leader")]
     for arm in forced:
         if len(chosen) < config.max_arms and arm != leader:
             chosen.append((arm, "floor"))
-    rival_order = [int(i) for i in np.argsort(-runner_up, kind="stable") if i != leader]
-    for arm in rival_order:
-        taken = {i for i, _ in chosen}
-        if arm in taken:
-            continue
-        if len(chosen) < config.min_arms:
-            chosen.append((arm, "rival"))
-        elif len(chosen) < config.max_arms and wins[arm] * count >= 1.0:
+    while len(chosen) < config.min_arms and len(chosen) < len(wins):
+        taken = [i for i, _ in chosen]
+        chosen.append((int(np.argmax(np.where(np.isin(np.arange(len(wins)), taken), -np.inf, upper))), "rival"))
+    for arm in (int(i) for i in np.argsort(-wins, kind="stable")):
+        if len(chosen) < config.max_arms and arm not in dict(chosen) and wins[arm] * count >= 1.0:
             chosen.append((arm, "share"))
     return chosen[:max(1, min(count, config.max_arms))]
 
@@ -126,8 +126,8 @@ def explore(table: ArmTable, count: int, config: PolicyConfig) -> Allocation:
     """Split ``count`` drafts over 2-3 arms of the tier."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    wins, runner_up = win_probabilities(table, config)
-    chosen = _pick_arms(wins, runner_up, floor_arms(table, config), count, config)
+    wins = win_probabilities(table, config)
+    chosen = _pick_arms(wins, upper_bounds(table, config), floor_arms(table, config), count, config)
     arms = [arm for arm, _ in chosen]
     counts = spread(count, arms, wins ** SHARPNESS + 1e-12, len(table.names))
     reasons = tuple(dict(chosen).get(i, "") for i in range(len(table.names)))

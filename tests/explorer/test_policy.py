@@ -58,7 +58,7 @@ def test_drafts_are_grouped_so_each_checkpoint_loads_once():
 
 def test_the_floor_shows_a_starved_arm_until_it_has_enough_exposures():
     table = _table(("a", "b", "c", "d"))
-    table.picks[:], table.shown[:] = [40, 10, 0, 0], [100, 100, 15, 25]  # c and d look hopeless
+    table.picks[:], table.shown[:] = [40, 20, 0, 0], [100, 100, 15, 25]  # c and d look hopeless
     table.exposures[:] = [100, 100, CONFIG.min_exposures - 5, CONFIG.min_exposures]
     table.idle[:] = [0, 0, CONFIG.floor_period - 1, CONFIG.floor_period - 1]
     allocation = policy.explore(table, 4, CONFIG)
@@ -128,7 +128,7 @@ def test_count_zero_is_refused():
 def test_a_close_rival_gets_fewer_drafts_than_plain_probability_matching_would_give_it():
     table = _table(("a", "b"))
     table.picks[:], table.shown[:] = [30, 24], [100, 100]
-    wins, _ = policy.win_probabilities(table, CONFIG)
+    wins = policy.win_probabilities(table, CONFIG)
     counts = policy.explore(table, 20, CONFIG).counts
     assert 0.5 < wins[0] < 0.95 and counts[1] >= 1
     assert counts[1] < round(wins[1] * 20)
