@@ -111,6 +111,7 @@ class PromptScorer:
         full = self._views[None]
         self.read_rows, self.read_positions, self.all_targets = full.read_rows, full.read_positions, full.targets
         self.targets = blocks[0][3].to(device)
+        self._read_length = int(self.read_positions.max()) + 1  # positions a causal row is read up to
         self.pooled_index = len(special.wrap(self.ids)) - 1
         self.pooled_used = window.pooled_used
         self.masked_rows = None if encoder.causal else len(blocks[0][0])  # rows 0..n-1: the prompt's masked copies
@@ -155,9 +156,8 @@ class PromptScorer:
         """
         view = self._views[None if negative is None or not self.negatives else negative % self.negatives]
         rows = view.rows if with_keep or self.encoder.causal else view.rows[:-1]
-        out = self.encoder.forward(self.inputs[rows], lora, self.pooled_index,
-                                   need_pooled=with_keep and self.pooled_used)
-        states = out.conditioning[view.read_rows, view.read_positions]
+        out, conditioning = self._forward(rows, lora, with_keep and self.pooled_used)
+        states = conditioning[view.read_rows, view.read_positions]
         losses = F.cross_entropy(self.calibration.logits(states, self.encoder.readout), view.targets,
                                  reduction="none")
         nll = losses[view.owner == 0].mean()
@@ -180,6 +180,23 @@ class PromptScorer:
         pooled = out.pooled[clean]
         return ScoreTerms(nll, change, (pooled - self.base_pooled).norm() / self._pooled_norm,
                           F.cosine_similarity(pooled, self.base_pooled, dim=0), negative_nll, read, negative_gain)
+
+    def _forward(self, rows: torch.Tensor, lora, need_pooled: bool):
+        """(output of the prompt's rows, conditioning of every row to read the scores from).
+
+        Causal encoders: the other orders are read only at their token positions, and a causal state never
+        depends on a later position, so their rows stop at the last read position (the padding after it, up to
+        77 positions, is kept only for the prompt, whose whole window the keep term covers). The same states,
+        at about 60% of the cost of two full rows for a 20-token prompt.
+        """
+        if not self.encoder.causal or len(rows) == 1:
+            out = self.encoder.forward(self.inputs[rows], lora, self.pooled_index, need_pooled=need_pooled)
+            return out, out.conditioning
+        prompt = self.encoder.forward(self.inputs[rows[:1]], lora, self.pooled_index, need_pooled=need_pooled)
+        others = self.encoder.forward(self.inputs[rows[1:], : self._read_length], lora, self.pooled_index,
+                                      need_pooled=False).conditioning
+        padding = prompt.conditioning.shape[1] - others.shape[1]
+        return prompt, torch.cat([prompt.conditioning, F.pad(others, (0, 0, 0, padding))])
 
     def nll(self, lora=None) -> float:
         with torch.no_grad():
