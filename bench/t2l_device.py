@@ -1,9 +1,9 @@
 """Text to LoRA on a device vs the CPU: seconds for proposal + ``steps`` steps at CLIP-L shapes (for ``bench gpu``).
 
 The same loop as ``bench t2l --parts speed`` (random CLIP-L weights, a 20-token prompt, the full objective: read
-layer, 77 kept positions, one other order of the tokens per step, the conditioning budget), run once cold and once timed on
-``device`` under the device policy (bf16 where supported, fp16 with loss scaling otherwise), and the same on the
-CPU as the reference measured in the same call.
+layer, 77 kept positions, one other order of the tokens per step, the conditioning budget), run once cold and
+once timed on ``device`` under the device policy (bf16 where supported, fp16 with loss scaling otherwise), and
+the same on the CPU as the reference measured in the same call.
 """
 
 from __future__ import annotations

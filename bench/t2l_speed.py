@@ -1,10 +1,12 @@
 """Speed of text-to-LoRA at real CLIP-L shapes against a plain transformers + PEFT loop, in the same run.
 
-Ours: the functional CLIP over the padded 77-token window the UNet reads (plus one other order of the tokens per step),
-LoRA as thin matmuls, one flat Adam vector, the conditioning budget; timed from the cast of the matrices and the
-unmodified forward (the proposer's input) through the proposal and ``steps`` Adam steps. Plain: ``CLIPTextModel``
-wrapped by PEFT (r, alpha, q_proj/v_proj), the same two 77-token rows, the same objective (calibrated tied
-readout on the prompt positions, the penalised gain of one other order per step, the keep term over all 77 states) and steps.
+Ours: the functional CLIP over the padded 77-token window the UNet reads, plus one other order of the tokens per
+step (a row cut after its last read position: a causal state never sees later positions), LoRA as thin matmuls,
+one flat Adam vector, the conditioning budget; timed from the cast of the matrices and the unmodified forward (the
+proposer's input) through the proposal and ``steps`` Adam steps. Plain: ``CLIPTextModel`` wrapped by PEFT (r,
+alpha, q_proj/v_proj), two full 77-token rows per step (the prompt and one other order), the same objective
+(calibrated tied readout on the prompt positions, the penalised gain of the other order, the keep term over all
+77 states) and steps.
 Both use the same random CLIP-L weights and the same 20-token prompt. Each loop runs once cold first (reported
 separately: the first loop in a process also pays oneDNN's kernel creation), then ``repeats`` times (median).
 """
@@ -135,7 +137,8 @@ def measure(args) -> dict:
     cold_plain = run_plain(model, calibration, ids, args.steps, args.lr, args.rank, **same)[0]
     ours_times, fp32_times, plain_times, ours_curve, plain_curve = [], [], [], [], []
     for _ in range(args.repeats):
-        seconds, ours_curve = run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, dtype, **same)
+        seconds, ours_curve = run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, dtype,
+                                       **same)
         ours_times.append(seconds)
         if dtype != torch.float32:
             fp32_times.append(run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, **same)[0])
@@ -154,7 +157,7 @@ def measure(args) -> dict:
         "plain_runs_s": [round(t, 3) for t in plain_times],
         "speed_setup": {"shape": "CLIP-L random init (12 x 768, vocab 49408)", "prompt_tokens": len(ids),
                         "rank": args.rank, "modules": len(assembly.slots), "steps": args.steps,
-                        "threads": torch.get_num_threads(), "positions_ours": 77, "positions_plain": 77,
+                        "threads": torch.get_num_threads(), "positions_ours": 77 + len(ids), "positions_plain": 2 * 77,
                         "rows": 2, "load_average": _load()},
         # Same objective, same start: the first-step NLLs agree (a check that both loops compute the same thing).
         "speed_first_nll": {"ours": round(ours_curve[0], 5), "plain": round(plain_curve[0], 5)},

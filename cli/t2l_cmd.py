@@ -24,8 +24,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--preset", default="sd15", help="sd15, sdxl, sd3, flux, minilm, or a config .json")
     parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam step size (backed off, with a note, if it leaves the "
-                        "budget on the first steps)")
+    parser.add_argument("--lr", type=float, default=3e-3,
+                        help="Adam step size (backed off, with a note, if it leaves the budget on the first steps)")
     parser.add_argument("--budget", type=float, default=0.05,
                         help="largest relative L2 change of the conditioning the model reads (all padded positions "
                              "and the pooled vector where used)")
