@@ -120,8 +120,8 @@ class PromptScorer:
                                    need_pooled=True)
             self.base_negative_nlls = None  # each negative order's unmodified NLL: its gain is measured from it
             if self.negatives:
-                self.base_negative_nlls = torch.stack([self.terms(None, False, k).nll_negative
-                                                       for k in range(self.negatives)])
+                rows = full.rows if encoder.causal else full.rows[:-1]
+                self.base_negative_nlls = _order_nlls(full, self._losses(full, self._forward(rows, None, False)[1]))
             if self.masked_rows:
                 self.base_masked = encoder.forward(self.inputs[: self.masked_rows], None, self.pooled_index,
                                                    need_pooled=False).conditioning.detach()
@@ -157,14 +157,12 @@ class PromptScorer:
         view = self._views[None if negative is None or not self.negatives else negative % self.negatives]
         rows = view.rows if with_keep or self.encoder.causal else view.rows[:-1]
         out, conditioning = self._forward(rows, lora, with_keep and self.pooled_used)
-        states = conditioning[view.read_rows, view.read_positions]
-        losses = F.cross_entropy(self.calibration.logits(states, self.encoder.readout), view.targets,
-                                 reduction="none")
+        losses = self._losses(view, conditioning)
         nll = losses[view.owner == 0].mean()
         zero = nll.new_zeros(())
         negative_nll, negative_gain = zero, zero
         if self.negatives:
-            per_order = torch.stack([losses[view.owner == k].mean() for k in view.orders])
+            per_order = _order_nlls(view, losses)
             negative_nll = per_order.mean()
             if self.base_negative_nlls is not None:
                 negative_gain = (self.base_negative_nlls[[k - 1 for k in view.orders]] - per_order).mean()
@@ -180,6 +178,11 @@ class PromptScorer:
         pooled = out.pooled[clean]
         return ScoreTerms(nll, change, (pooled - self.base_pooled).norm() / self._pooled_norm,
                           F.cosine_similarity(pooled, self.base_pooled, dim=0), negative_nll, read, negative_gain)
+
+    def _losses(self, view: _View, conditioning: torch.Tensor) -> torch.Tensor:
+        """Per read position of ``view``: the calibrated NLL of its target token."""
+        states = conditioning[view.read_rows, view.read_positions]
+        return F.cross_entropy(self.calibration.logits(states, self.encoder.readout), view.targets, reduction="none")
 
     def _forward(self, rows: torch.Tensor, lora, need_pooled: bool):
         """(output of the prompt's rows, conditioning of every row to read the scores from).
@@ -234,6 +237,11 @@ def _view(blocks, chosen, causal: bool, device) -> _View:
     clean = 0 if causal else offset
     return _View(torch.cat(rows).to(device), torch.cat(read_rows).to(device), torch.cat(positions).to(device),
                  torch.cat(targets).to(device), torch.cat(owner).to(device), tuple(k for k in chosen if k), clean)
+
+
+def _order_nlls(view: _View, losses: torch.Tensor) -> torch.Tensor:
+    """Mean NLL of each negative order in ``view`` (in ``view.orders``' order)."""
+    return torch.stack([losses[view.owner == k].mean() for k in view.orders])
 
 
 def negative_orders(ids, seed: int, count: int) -> list[tuple[int, ...]]:
