@@ -21,7 +21,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    from ..engines.text_to_lora.optimiser import DEFAULT_LEARNING_RATE, DEFAULT_NEGATIVES
+
+    parser.add_argument("--lr", type=float, default=DEFAULT_LEARNING_RATE)
+    parser.add_argument("--negatives", type=int, default=DEFAULT_NEGATIVES,
+                        help="other orders of each prompt whose gain is penalised (one per step, in turn)")
     parser.add_argument("--budget", type=float, default=0.05, help="conditioning budget (relative L2)")
     parser.add_argument("--keep", type=float, default=1.0)
     parser.add_argument("--heldout-data", default="/work/shared/data/lora_choices_dev.jsonl",

@@ -152,7 +152,7 @@ def proposer(args, bundle: EncoderBundle, request: T2LRequest, calibration, qual
     begin = time.perf_counter()
     score_window = pipeline_score_window(bundle, target)
     training = corpus_prompts(corpus.generate(args.train_prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
-                              window, calibration, score_window)
+                              window, calibration, score_window, request.optimise.negatives)
     spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
                         assembly.rank, assembly.alpha, tuple((s.path, s.in_features, s.out_features)
                                                              for s in assembly.slots))
@@ -230,7 +230,7 @@ def measure(args) -> dict:
     store.mkdir(parents=True, exist_ok=True)
     request = T2LRequest("calibration", load_config("minilm").with_rank(args.rank),
                          OptimiseConfig(steps=args.steps, learning_rate=args.lr, budget=args.budget,
-                                        keep_weight=args.keep, seed=args.seed),
+                                        keep_weight=args.keep, negatives=args.negatives, seed=args.seed),
                          store, calibration_prompts=args.calibration_prompts, calibration_positions=4096,
                          precision=args.precision)
     begin = time.perf_counter()

@@ -1,10 +1,12 @@
 """Speed of text-to-LoRA at real CLIP-L shapes against a plain transformers + PEFT loop, in the same run.
 
-Ours: the functional CLIP over the padded 77-token window the UNet reads (plus one negative order of the tokens),
-LoRA as thin matmuls, one flat Adam vector, the conditioning budget; timed from the cast of the matrices and the
-unmodified forward (the proposer's input) through the proposal and ``steps`` Adam steps. Plain: ``CLIPTextModel``
-wrapped by PEFT (r, alpha, q_proj/v_proj), the same two 77-token rows, the same objective (calibrated tied
-readout on the prompt positions, the negative's penalised gain, the keep term over all 77 states) and steps.
+Ours: the functional CLIP over the padded 77-token window the UNet reads, plus one other order of the tokens per
+step (a row cut after its last read position: a causal state never sees later positions), LoRA as thin matmuls,
+one flat Adam vector, the conditioning budget; timed from the cast of the matrices and the unmodified forward (the
+proposer's input) through the proposal and ``steps`` Adam steps. Plain: ``CLIPTextModel`` wrapped by PEFT (r,
+alpha, q_proj/v_proj), two full 77-token rows per step (the prompt and one other order), the same objective
+(calibrated tied readout on the prompt positions, the penalised gain of the other order, the keep term over all
+77 states) and steps.
 Both use the same random CLIP-L weights and the same 20-token prompt. Each loop runs once cold first (reported
 separately: the first loop in a process also pays oneDNN's kernel creation), then ``repeats`` times (median).
 """
@@ -53,10 +55,10 @@ def _setup(rank: int, seed: int):
 
 
 def run_ours(encoder, assembly, calibration, proposer, ids, steps: int, lr: float,
-             dtype: torch.dtype = torch.float32, device: str = "cpu", budget: float = 0.05
+             dtype: torch.dtype = torch.float32, device: str = "cpu", budget: float = 0.05, negatives: int = 6
              ) -> tuple[float, list[float]]:
-    """Proposal + ``steps`` steps of the real objective: read layer, 77 kept positions, one negative order,
-    the conditioning budget. Timed from the cast of the matrices (part of every run)."""
+    """Proposal + ``steps`` steps of the real objective: read layer, 77 kept positions, one of ``negatives``
+    other orders per step, the conditioning budget. Timed from the cast of the matrices (part of every run)."""
     from ..engines.text_to_lora.encoders.base import SpecialTokens
     from ..engines.text_to_lora.optimiser import OptimiseConfig, optimise
     from ..engines.text_to_lora.scorer import PromptScorer, ScoreWindow, negative_orders
@@ -68,9 +70,9 @@ def run_ours(encoder, assembly, calibration, proposer, ids, steps: int, lr: floa
     start = time.perf_counter()
     if dtype != torch.float32 or device != "cpu":
         encoder = encoder.with_matrix_dtype(dtype, device)
-    scorer = PromptScorer(encoder, special, ids, calibration, ScoreWindow(77), negative_orders(ids, 0, 1))
+    scorer = PromptScorer(encoder, special, ids, calibration, ScoreWindow(77), negative_orders(ids, 0, negatives))
     proposal = proposer.propose(scorer.base_pooled.cpu()).to(device)
-    config = OptimiseConfig(steps=steps, learning_rate=lr, budget=budget, probe_steps=0)
+    config = OptimiseConfig(steps=steps, learning_rate=lr, budget=budget, negatives=negatives, probe_steps=0)
     result = optimise(scorer, assembly, proposal, config)
     _sync(device)
     return time.perf_counter() - start, result.nll
@@ -81,10 +83,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_plain(model, calibration, ids, steps: int, lr: float, rank: int, budget: float = 0.05
+def run_plain(model, calibration, ids, steps: int, lr: float, rank: int, budget: float = 0.05, negatives: int = 6
               ) -> tuple[float, list[float]]:
     """The straightforward loop: PEFT-wrapped CLIPTextModel over the padded 77-token window, the same objective
-    (NLL, a penalised negative order, the keep term over all 77 positions in units of the budget)."""
+    (NLL, the gain of one of ``negatives`` other orders per step penalised, the keep term over all 77 positions in
+    units of the budget)."""
     import copy
 
     from peft import LoraConfig, get_peft_model
@@ -93,7 +96,7 @@ def run_plain(model, calibration, ids, steps: int, lr: float, rank: int, budget:
 
     start = time.perf_counter()
     bos, eos = 49406, 49407
-    rows = [list(ids), list(negative_orders(ids, 0, 1)[0])]
+    rows = [list(ids)] + [list(order) for order in negative_orders(ids, 0, negatives)]
     window = torch.tensor([[bos] + row + [eos] * (77 - len(row) - 1) for row in rows])
     peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(r=rank, lora_alpha=rank,
                                                                  target_modules=["q_proj", "v_proj"]))
@@ -101,16 +104,18 @@ def run_plain(model, calibration, ids, steps: int, lr: float, rank: int, budget:
     targets = torch.tensor(rows)
     with torch.no_grad():
         base = model(input_ids=window).last_hidden_state
-        base_negative = F.cross_entropy(calibration.logits(base[1, : len(ids)], readout), targets[1])
+        base_nlls = [F.cross_entropy(calibration.logits(base[k, : len(ids)], readout), targets[k])
+                     for k in range(len(rows))]
     params = [p for p in peft_model.parameters() if p.requires_grad]
     adam = torch.optim.Adam(params, lr=lr)
     nll_curve = []
-    for _ in range(steps):
-        states = peft_model(input_ids=window).last_hidden_state
+    for step in range(steps):
+        order = 1 + step % (len(rows) - 1)
+        states = peft_model(input_ids=window[[0, order]]).last_hidden_state
         nll = F.cross_entropy(calibration.logits(states[0, : len(ids)], readout), targets[0])
-        negative = F.cross_entropy(calibration.logits(states[1, : len(ids)], readout), targets[1])
+        negative = F.cross_entropy(calibration.logits(states[1, : len(ids)], readout), targets[order])
         change = (states[0] - base[0]).norm() / base[0].norm()
-        loss = nll + 2.0 * torch.relu(base_negative - negative) + (change / budget) ** 2
+        loss = nll + 2.0 * torch.relu(base_nlls[order] - negative) + (change / budget) ** 2
         adam.zero_grad()
         loss.backward()
         adam.step()
@@ -125,17 +130,19 @@ def measure(args) -> dict:
     from ..engines.text_to_lora.pipeline import matrix_dtype
 
     dtype = matrix_dtype(args.precision)
+    same = {"budget": args.budget, "negatives": args.negatives}
     # One untimed-in-the-median run of each first: the first loop in a process also pays oneDNN's kernel
     # creation for these shapes (reported as the cold times).
-    cold = run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, dtype)[0]
-    cold_plain = run_plain(model, calibration, ids, args.steps, args.lr, args.rank)[0]
+    cold = run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, dtype, **same)[0]
+    cold_plain = run_plain(model, calibration, ids, args.steps, args.lr, args.rank, **same)[0]
     ours_times, fp32_times, plain_times, ours_curve, plain_curve = [], [], [], [], []
     for _ in range(args.repeats):
-        seconds, ours_curve = run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, dtype)
+        seconds, ours_curve = run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, dtype,
+                                       **same)
         ours_times.append(seconds)
         if dtype != torch.float32:
-            fp32_times.append(run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr)[0])
-        seconds, plain_curve = run_plain(model, calibration, ids, args.steps, args.lr, args.rank)
+            fp32_times.append(run_ours(encoder, assembly, calibration, proposer, ids, args.steps, args.lr, **same)[0])
+        seconds, plain_curve = run_plain(model, calibration, ids, args.steps, args.lr, args.rank, **same)
         plain_times.append(seconds)
     speed, plain = median(ours_times), median(plain_times)
     return {
@@ -150,7 +157,7 @@ def measure(args) -> dict:
         "plain_runs_s": [round(t, 3) for t in plain_times],
         "speed_setup": {"shape": "CLIP-L random init (12 x 768, vocab 49408)", "prompt_tokens": len(ids),
                         "rank": args.rank, "modules": len(assembly.slots), "steps": args.steps,
-                        "threads": torch.get_num_threads(), "positions_ours": 77, "positions_plain": 77,
+                        "threads": torch.get_num_threads(), "positions_ours": 77 + len(ids), "positions_plain": 2 * 77,
                         "rows": 2, "load_average": _load()},
         # Same objective, same start: the first-step NLLs agree (a check that both loops compute the same thing).
         "speed_first_nll": {"ours": round(ours_curve[0], 5), "plain": round(plain_curve[0], 5)},

@@ -24,7 +24,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--preset", default="sd15", help="sd15, sdxl, sd3, flux, minilm, or a config .json")
     parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=3e-3,
+                        help="Adam step size (backed off, with a note, if it leaves the budget on the first steps)")
     parser.add_argument("--budget", type=float, default=0.05,
                         help="largest relative L2 change of the conditioning the model reads (all padded positions "
                              "and the pooled vector where used)")
@@ -161,7 +162,8 @@ def train(args) -> int:
                                   request.calibration_positions, _print_progress)
     hot = bundle.encoder.with_matrix_dtype(matrix_dtype(request.precision))
     prompts = corpus_prompts(corpus.generate(args.prompts, "train"), bundle.encoder, hot, bundle.tokenizer,
-                             bundle.tokenizer.window(target.max_tokens), calibration, score_window(bundle, target))
+                             bundle.tokenizer.window(target.max_tokens), calibration, score_window(bundle, target),
+                             request.optimise.negatives)
     spec = ProposerSpec(bundle.component, request.config.name, calibration.fingerprint, bundle.encoder.hidden_size,
                         assembly.rank, assembly.alpha,
                         tuple((s.path, s.in_features, s.out_features) for s in assembly.slots))

@@ -48,7 +48,7 @@ SPEC = NodeSpec(
         Input("rank", "INT", "LoRA rank (at most the layer width).", default=4, min=1, max=128, step=1),
         Input("steps", "INT", "Optimiser steps per encoder.", default=50, min=1, max=1000, step=1),
         Input("learning_rate", "FLOAT", "Adam step size (backed off, with a note, if it leaves the budget at once).",
-              default=0.01, min=0.0001, max=1.0, step=0.0001),
+              default=0.003, min=0.0001, max=1.0, step=0.0001),
         Input("budget", "FLOAT", "Largest relative change (L2) of the conditioning the diffusion model reads; "
               "0.05 is of the order of a (prompt:1.05) emphasis.", default=0.05, min=0.001, max=1.0, step=0.001),
         Input("keep_weight", "FLOAT", "How strongly, inside the budget, the conditioning is held near the original.",

@@ -2,8 +2,24 @@
 
 Objective: lower the prompt-token NLL (read on the conditioning layer), without lowering the NLL of other orders
 of the same tokens (``contrast`` x their gain, when the scorer has ``negatives``), while the conditioning the
-diffusion model reads moves by at most ``budget`` (relative L2 over the whole padded window, and over the pooled vector when
-it is used). Two mechanisms keep the run inside the budget:
+diffusion model reads moves by at most ``budget`` (relative L2 over the whole padded window, and over the pooled
+vector when it is used).
+
+Why other orders, and why a different one each step: the cheapest way to make a prompt's tokens more probable
+is bag-of-words, raising the probability of *these words* in any order, which the shuffled-prompt control gains
+from as much as the prompt (what the conditioning should carry is the prompt as written: which word modifies
+which). The hinge ``contrast * relu(gain on another order)`` removes that direction: a LoRA whose gain on the
+prompt also shows on a re-ordering of its tokens is penalised, so what is left is the order-specific part,
+``log p(prompt) - log p(same words, other order)``. With one fixed negative order, Adam learns to lower that one
+order specifically and the gain still shows on the reported control (another order: median specificity 2.5 on
+corpus prompts). The orders are a distribution, so the penalty should be its expectation: the scorer holds a pool
+of ``negatives`` orders and step ``t`` scores order ``t mod negatives`` (a stochastic estimate of the expected
+penalty at the cost of one order per step). On 6 corpus prompts (train split) the median specificity went from
+2.5 (one fixed order) to 3.5 (3 orders every step, 1.5x the time), 4.9 (4 orders in turn) and 16 (6 orders in
+turn, lr 3e-3), with the NLL drop 0.77 -> 0.73 and the same time per step. The control's order is never in the
+pool.
+
+Two mechanisms keep the run inside the budget:
 
 * a keep term ``keep_weight * ((change / budget)^2 + (pooled_change / budget)^2)``: in units of the budget, so
   it steers Adam towards directions that raise the prompt's score without moving the conditioning;
@@ -30,6 +46,10 @@ from .assembler import LoraAssembly
 from .scorer import PromptScorer
 
 DEFAULT_BUDGET = 0.05
+# Adam's step on the flat LoRA vector: small enough that the first steps stay inside the default budget (1e-2 was
+# backed off on every prompt of the quality benchmark; 3e-3 on none of the corpus prompts tried).
+DEFAULT_LEARNING_RATE = 3e-3
+DEFAULT_NEGATIVES = 6
 
 
 class NonFiniteError(ValueError):
@@ -43,11 +63,12 @@ class BudgetError(ValueError):
 @dataclass(frozen=True)
 class OptimiseConfig:
     steps: int = field(default=50, metadata={"help": "maximum Adam steps"})
-    learning_rate: float = field(default=1e-2, metadata={"help": "Adam step size"})
+    learning_rate: float = field(default=DEFAULT_LEARNING_RATE, metadata={"help": "Adam step size"})
     budget: float = field(default=DEFAULT_BUDGET, metadata={
         "help": "largest relative L2 change of the conditioning the model reads (all positions, pooled)"})
     keep_weight: float = field(default=1.0, metadata={"help": "weight of the keep term, in units of the budget"})
-    negatives: int = field(default=1, metadata={"help": "other orders of the prompt's tokens whose gain is penalised"})
+    negatives: int = field(default=DEFAULT_NEGATIVES, metadata={
+        "help": "other orders of the prompt's tokens whose gain is penalised (one per step, in turn)"})
     contrast: float = field(default=2.0, metadata={"help": "weight of the penalty on the negatives' NLL gain"})
     weight_decay: float = field(default=0.0, metadata={"help": "weight of |scale B A|^2"})
     tolerance: float = field(default=0.0, metadata={"help": "stop when the loss improves less (relative) than this"})
@@ -141,12 +162,12 @@ def _run(scorer, assembly, start, config, learning_rate, progress, progress_offs
     best = (math.inf, flat.detach().clone())
     stopped, total, projections, begin = "steps", progress_total or config.steps, 0, time.perf_counter()
     for step in range(config.steps):
-        terms = scorer.terms(assembly.lora_params(flat))
+        terms = scorer.terms(assembly.lora_params(flat), negative=step)
         change = float(terms.bounded_change.detach())
         if change > config.budget:
             if step <= config.probe_steps:
                 raise _LeftBudget(step, change)
-            terms = _pull_back(scorer, assembly, flat, config.budget, change)
+            terms = _pull_back(scorer, assembly, flat, config.budget, change, step)
             projections += 1
         loss = _loss(scorer, terms, assembly, flat, config, history, step)
         if history["nll"][-1] < best[0]:
@@ -171,8 +192,8 @@ def _run(scorer, assembly, start, config, learning_rate, progress, progress_offs
 
 def _loss(scorer, terms, assembly, flat, config, history, step) -> torch.Tensor:
     loss = terms.nll + config.keep_weight * terms.drift / config.budget ** 2
-    if getattr(scorer, "negatives", 0) and config.contrast:
-        loss = loss + config.contrast * torch.relu(scorer.base_negative_nll - terms.nll_negative)
+    if terms.negative_gain is not None and config.contrast:
+        loss = loss + config.contrast * torch.relu(terms.negative_gain)
     if config.weight_decay:
         loss = loss + config.weight_decay * weight_penalty(assembly, flat)
     if not torch.isfinite(loss):
@@ -210,12 +231,12 @@ def b_scale(assembly: LoraAssembly, factor: float, device) -> torch.Tensor:
     return torch.cat(parts).to(device)
 
 
-def _pull_back(scorer, assembly, flat, budget: float, change: float):
+def _pull_back(scorer, assembly, flat, budget: float, change: float, step: int):
     """Scale the delta towards zero until the conditioning is inside the budget; the terms (with grad) there."""
     for _ in range(8):
         with torch.no_grad():
             flat.mul_(b_scale(assembly, 0.95 * budget / change, flat.device))
-        terms = scorer.terms(assembly.lora_params(flat))
+        terms = scorer.terms(assembly.lora_params(flat), negative=step)
         change = float(terms.bounded_change.detach())
         if change <= budget:
             return terms

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..progress import Progress, no_progress
-from .optimiser import OptimiseConfig, optimise
+from .optimiser import DEFAULT_NEGATIVES, OptimiseConfig, optimise
 from .proposer import Proposer, ProposerSpec
 from .scorer import PromptScorer, ScoreWindow, negative_orders
 
@@ -87,7 +87,8 @@ class TrainHistory:
 
 
 def corpus_prompts(prompts: list[str], encoder, hot_encoder, tokenizer, window: int,
-                   calibration, score_window: ScoreWindow | None = None, negatives: int = 1) -> list[CorpusPrompt]:
+                   calibration, score_window: ScoreWindow | None = None,
+                   negatives: int = DEFAULT_NEGATIVES) -> list[CorpusPrompt]:
     """Tokenise and score each prompt once (prompts with no tokens are skipped); the hot scorer carries the same
     negative orders as a node run, so the proposer learns the run's objective."""
     out = []

@@ -36,6 +36,7 @@ class ScoreTerms:
     pooled_cos: torch.Tensor
     nll_negative: torch.Tensor | None = None  # mean NLL of the negatives (other orders), 0 without them
     read_change: torch.Tensor | None = None  # bidirectional: relative L2 change of the masked copies' states
+    negative_gain: torch.Tensor | None = None  # mean NLL drop of the scored negatives against the unmodified encoder
 
     @property
     def drift(self) -> torch.Tensor:
@@ -101,28 +102,26 @@ class PromptScorer:
             raise ValueError("a masked pseudo-log-likelihood needs a mask token")
         device = encoder.device
         blocks = [self._rows(list(seq), window) for seq in [self.ids, *negatives]]
-        rows, read_rows, positions, targets, owner = [], [], [], [], []
-        for index, (block_rows, block_read, block_positions, block_targets) in enumerate(blocks):
-            read_rows.append(block_read + len(rows))
-            rows += block_rows
-            positions.append(block_positions)
-            targets.append(block_targets)
-            owner.append(torch.full_like(block_targets, index))
-        if not encoder.causal:  # the clean prompt last, so a score without the keep term can drop it
-            rows.append(padded_sequence(special, self.ids, window.padded_length, window.pad_token))
-        self.inputs = torch.tensor(rows, device=device)
-        self.clean_row = 0 if encoder.causal else len(rows) - 1
-        self.read_rows, self.read_positions = torch.cat(read_rows).to(device), torch.cat(positions).to(device)
-        self.all_targets, self.owner = torch.cat(targets).to(device), torch.cat(owner).to(device)
-        self.targets = self.all_targets[self.owner == 0]
         self.negatives = len(blocks) - 1
+        clean = [] if encoder.causal else [padded_sequence(special, self.ids, window.padded_length, window.pad_token)]
+        self.inputs = torch.tensor([row for block in blocks for row in block[0]] + clean, device=device)
+        self.clean_row = 0 if encoder.causal else len(self.inputs) - 1
+        self._views = {None: _view(blocks, range(len(blocks)), encoder.causal, device)}
+        self._views.update({k: _view(blocks, (0, k + 1), encoder.causal, device) for k in range(self.negatives)})
+        full = self._views[None]
+        self.read_rows, self.read_positions, self.all_targets = full.read_rows, full.read_positions, full.targets
+        self.targets = blocks[0][3].to(device)
+        self._read_length = int(self.read_positions.max()) + 1  # positions a causal row is read up to
         self.pooled_index = len(special.wrap(self.ids)) - 1
         self.pooled_used = window.pooled_used
         self.masked_rows = None if encoder.causal else len(blocks[0][0])  # rows 0..n-1: the prompt's masked copies
         with torch.no_grad():
             base = encoder.forward(self.inputs[self.clean_row:self.clean_row + 1], None, self.pooled_index,
                                    need_pooled=True)
-            self.base_negative_nll = self.terms(None, with_keep=False).nll_negative.detach()
+            self.base_negative_nlls = None  # each negative order's unmodified NLL: its gain is measured from it
+            if self.negatives:
+                rows = full.rows if encoder.causal else full.rows[:-1]
+                self.base_negative_nlls = _order_nlls(full, self._losses(full, self._forward(rows, None, False)[1]))
             if self.masked_rows:
                 self.base_masked = encoder.forward(self.inputs[: self.masked_rows], None, self.pooled_index,
                                                    need_pooled=False).conditioning.detach()
@@ -149,31 +148,100 @@ class PromptScorer:
         """Positions the keep term covers (the whole window the diffusion model reads)."""
         return int(self.inputs.shape[1])
 
-    def terms(self, lora=None, with_keep: bool = True) -> ScoreTerms:
-        """NLL (prompt and negatives) and the conditioning changes in one forward pass."""
-        rows = self.inputs if with_keep or self.encoder.causal else self.inputs[: self.clean_row]
-        out = self.encoder.forward(rows, lora, self.pooled_index, need_pooled=with_keep and self.pooled_used)
-        states = out.conditioning[self.read_rows, self.read_positions]
-        losses = F.cross_entropy(self.calibration.logits(states, self.encoder.readout), self.all_targets,
-                                 reduction="none")
-        nll = losses[self.owner == 0].mean()
+    def terms(self, lora=None, with_keep: bool = True, negative: int | None = None) -> ScoreTerms:
+        """NLL (prompt and negatives) and the conditioning changes in one forward pass.
+
+        ``negative``: score only that one of the negative orders (index taken modulo their number; the optimiser
+        passes its step, so the steps take the orders in turn at the cost of one), or all of them (None).
+        """
+        view = self._views[None if negative is None or not self.negatives else negative % self.negatives]
+        rows = view.rows if with_keep or self.encoder.causal else view.rows[:-1]
+        out, conditioning = self._forward(rows, lora, with_keep and self.pooled_used)
+        losses = self._losses(view, conditioning)
+        nll = losses[view.owner == 0].mean()
         zero = nll.new_zeros(())
-        negative = losses[self.owner > 0].mean() if self.negatives else zero
+        negative_nll, negative_gain = zero, zero
+        if self.negatives:
+            per_order = _order_nlls(view, losses)
+            negative_nll = per_order.mean()
+            if self.base_negative_nlls is not None:
+                negative_gain = (self.base_negative_nlls[[k - 1 for k in view.orders]] - per_order).mean()
         if not with_keep:
-            return ScoreTerms(nll, zero, zero, zero + 1, negative)
-        change = (out.conditioning[self.clean_row] - self.base_conditioning).norm() / self._cond_norm
+            return ScoreTerms(nll, zero, zero, zero + 1, negative_nll, None, negative_gain)
+        clean = view.clean_row
+        change = (out.conditioning[clean] - self.base_conditioning).norm() / self._cond_norm
         read = None
         if self.masked_rows:
             read = (out.conditioning[: self.masked_rows] - self.base_masked).norm() / self._masked_norm
         if not self.pooled_used:
-            return ScoreTerms(nll, change, zero, zero + 1, negative, read)
-        pooled = out.pooled[self.clean_row]
+            return ScoreTerms(nll, change, zero, zero + 1, negative_nll, read, negative_gain)
+        pooled = out.pooled[clean]
         return ScoreTerms(nll, change, (pooled - self.base_pooled).norm() / self._pooled_norm,
-                          F.cosine_similarity(pooled, self.base_pooled, dim=0), negative, read)
+                          F.cosine_similarity(pooled, self.base_pooled, dim=0), negative_nll, read, negative_gain)
+
+    def _losses(self, view: _View, conditioning: torch.Tensor) -> torch.Tensor:
+        """Per read position of ``view``: the calibrated NLL of its target token."""
+        states = conditioning[view.read_rows, view.read_positions]
+        return F.cross_entropy(self.calibration.logits(states, self.encoder.readout), view.targets, reduction="none")
+
+    def _forward(self, rows: torch.Tensor, lora, need_pooled: bool):
+        """(output of the prompt's rows, conditioning of every row to read the scores from).
+
+        Causal encoders: the other orders are read only at their token positions, and a causal state never
+        depends on a later position, so their rows stop at the last read position (the padding after it, up to
+        77 positions, is kept only for the prompt, whose whole window the keep term covers). The same states,
+        at about 60% of the cost of two full rows for a 20-token prompt.
+        """
+        if not self.encoder.causal or len(rows) == 1:
+            out = self.encoder.forward(self.inputs[rows], lora, self.pooled_index, need_pooled=need_pooled)
+            return out, out.conditioning
+        prompt = self.encoder.forward(self.inputs[rows[:1]], lora, self.pooled_index, need_pooled=need_pooled)
+        others = self.encoder.forward(self.inputs[rows[1:], : self._read_length], lora, self.pooled_index,
+                                      need_pooled=False).conditioning
+        padding = prompt.conditioning.shape[1] - others.shape[1]
+        return prompt, torch.cat([prompt.conditioning, F.pad(others, (0, 0, 0, padding))])
 
     def nll(self, lora=None) -> float:
         with torch.no_grad():
             return float(self.terms(lora, with_keep=False).nll)
+
+
+@dataclass(frozen=True)
+class _View:
+    """The rows of one evaluation: the prompt's block, the chosen negatives' blocks and (masked) the clean row."""
+
+    rows: torch.Tensor
+    read_rows: torch.Tensor
+    read_positions: torch.Tensor
+    targets: torch.Tensor
+    owner: torch.Tensor  # 0 = the prompt, k = negative order k (k >= 1)
+    orders: tuple[int, ...]  # the negative orders in this view (1-based)
+    clean_row: int  # the unmasked prompt row within ``rows``
+
+
+def _view(blocks, chosen, causal: bool, device) -> _View:
+    rows, read_rows, positions, targets, owner, offset = [], [], [], [], [], 0
+    starts = [0]
+    for block in blocks:
+        starts.append(starts[-1] + len(block[0]))
+    for index in chosen:
+        block_rows, block_read, block_positions, block_targets = blocks[index]
+        rows.append(torch.arange(starts[index], starts[index + 1]))
+        read_rows.append(block_read + offset)
+        positions.append(block_positions)
+        targets.append(block_targets)
+        owner.append(torch.full_like(block_targets, index))
+        offset += len(block_rows)
+    if not causal:  # the clean prompt last, so a score without the keep term can drop it
+        rows.append(torch.tensor([starts[-1]]))
+    clean = 0 if causal else offset
+    return _View(torch.cat(rows).to(device), torch.cat(read_rows).to(device), torch.cat(positions).to(device),
+                 torch.cat(targets).to(device), torch.cat(owner).to(device), tuple(k for k in chosen if k), clean)
+
+
+def _order_nlls(view: _View, losses: torch.Tensor) -> torch.Tensor:
+    """Mean NLL of each negative order in ``view`` (in ``view.orders``' order)."""
+    return torch.stack([losses[view.owner == k].mean() for k in view.orders])
 
 
 def negative_orders(ids, seed: int, count: int) -> list[tuple[int, ...]]:

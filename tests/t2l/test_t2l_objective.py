@@ -188,3 +188,46 @@ def test_read_layer_settings_are_validated():
     raw["encoders"][0]["conditioning_layer"] = -3  # the tiny CLIP has 2 blocks
     with pytest.raises(ConfigError, match="conditioning_layer must be an integer from -2 to -1"):
         config_from_dict(raw)
+
+
+def test_causal_negatives_are_scored_on_rows_cut_after_their_last_read_position(clip_bundle, flat_calibration):
+    """The other orders' rows stop at their last read position (a causal state never sees later positions): the
+    scores equal those of the full padded rows."""
+    import torch.nn.functional as F
+
+    from comfyui_lora_lab.engines.text_to_lora.scorer import negative_orders
+
+    ids = clip_bundle.tokenizer.encode_text(PROMPT)
+    scorer = _scorer(clip_bundle, clip_bundle.encoder, flat_calibration, negatives=negative_orders(ids, 0, 3))
+    lora = _random_lora(clip_bundle.encoder, ["text_model.encoder.layers.0.self_attn.v_proj"], seed=3)
+    with torch.no_grad():
+        terms = scorer.terms(lora)
+        full = clip_bundle.encoder.forward(scorer.inputs, lora, scorer.pooled_index, need_pooled=False).conditioning
+        states = full[scorer.read_rows, scorer.read_positions]
+        losses = F.cross_entropy(flat_calibration.logits(states, clip_bundle.encoder.readout), scorer.all_targets,
+                                 reduction="none")
+    count = len(ids)
+    assert scorer._read_length == count < scorer.positions
+    assert float(terms.nll) == pytest.approx(float(losses[:count].mean()), abs=1e-5)
+    assert float(terms.nll_negative) == pytest.approx(float(losses[count:].mean()), abs=1e-5)
+
+
+def test_each_step_scores_one_other_order_in_turn_and_its_gain_is_penalised(clip_bundle, flat_calibration):
+    """``negative=t`` scores the prompt and order ``t mod negatives`` only; the gain is measured from that order's
+    own unmodified NLL, so an unmodified encoder has no gain on any of them."""
+    from comfyui_lora_lab.engines.text_to_lora.scorer import negative_orders
+
+    ids = clip_bundle.tokenizer.encode_text(PROMPT)
+    scorer = _scorer(clip_bundle, clip_bundle.encoder, flat_calibration, negatives=negative_orders(ids, 0, 3))
+    lora = _random_lora(clip_bundle.encoder, ["text_model.encoder.layers.0.self_attn.q_proj"], seed=4)
+    with torch.no_grad():
+        every = [scorer.terms(lora, negative=step) for step in range(3)]
+        assert [float(scorer.terms(None, negative=step).negative_gain) for step in range(3)] == [0.0, 0.0, 0.0]
+        wrapped = scorer.terms(lora, negative=4)
+        together = scorer.terms(lora)
+    assert len(scorer.base_negative_nlls) == 3
+    assert float(wrapped.nll_negative) == pytest.approx(float(every[1].nll_negative), abs=1e-6)
+    assert len({round(float(t.nll_negative), 5) for t in every}) == 3  # three different orders
+    mean_gain = sum(float(t.negative_gain) for t in every) / 3
+    assert float(together.negative_gain) == pytest.approx(mean_gain, abs=1e-5)
+    assert all(float(t.nll) == pytest.approx(float(together.nll), abs=1e-5) for t in every)
