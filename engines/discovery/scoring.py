@@ -5,7 +5,8 @@
   description) times its rarity (idf); a multi-word trigger, name or tag that the prompt contains whole
   adds a phrase bonus. A generic word (a listed one, or one in more than 5% of a large library) scores a
   quarter: it can still make an entry a candidate when it is (most of) the entry's own name ("anime" ->
-  ``anime_style_v2``), and the calibrated model weighs how much that is worth.
+  ``anime_style_v2``), and the calibrated model weighs how much that is worth. A generic word that many
+  LoRAs are called by ("style" in three names of eight) is a category of names: alone it picks none of them.
 - Semantic candidates: the entries most similar in meaning to a prompt phrase (when a sentence model is
   installed) join the lexical ones.
 - Relevance = the calibrated probability of :mod:`relevance` over the candidate's features; below the
