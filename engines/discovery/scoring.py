@@ -370,8 +370,10 @@ def explain(candidate: Candidate, keywords: dict[str, Keyword]) -> list[str]:
     reasons = []
     for hit in sorted(candidate.hits.values(), key=lambda h: -h.contribution):
         where = _source_text(candidate.entry, hit.word, hit.field)
-        note = f" (generic: {keywords[hit.word].generic})" if keywords[hit.word].generic else ""
-        if hit.partial and keywords[hit.word].common and not note:
+        keyword = keywords[hit.word]
+        category = ", and many LoRAs are called by it" if keyword.name_category else ""
+        note = f" (generic: {keyword.generic}{category})" if keyword.generic else ""
+        if hit.partial and keyword.common and not note:
             note = " (a common word, part of the phrase: supporting only)"
         reasons.append(f"'{hit.word}' in {FIELD_NAMES[hit.field]} {where}{note} +{hit.contribution:.2f}")
     for tokens, field_code, bonus in candidate.phrases:
