@@ -57,11 +57,14 @@ class Shortlist:
     hit_counts: dict[str, int] = field(default_factory=dict)  # candidates per prompt word
 
     def first(self, count: int) -> list[int]:
-        """The ``count`` most relevant candidates (and any tied with the last), plus :attr:`always`."""
+        """The ``count`` most relevant candidates (and any tied with the last), plus :attr:`always`.
+
+        Ties at relevance 0 (generic-category candidates, see ``scoring``) are not followed: the prompt can
+        never pick them, and in a large library they are thousands."""
         if not len(self.ranked_ids):
             return sorted(self.always)
-        cut = self.ranked_relevance[min(count, len(self.ranked_ids)) - 1] - MARGIN
-        head = self.ranked_ids[self.ranked_relevance >= cut]
+        last = self.ranked_relevance[min(count, len(self.ranked_ids)) - 1]
+        head = self.ranked_ids[:count] if last <= 0 else self.ranked_ids[self.ranked_relevance >= last - MARGIN]
         return sorted({int(i) for i in head} | self.always)
 
     def complete(self, count: int) -> bool:

@@ -120,3 +120,17 @@ def test_length_batches_sort_by_length_and_split_only_when_it_pays():
     assert length_batches([4] * 10 + [48]) == [list(range(10)), [10]]  # 11 x 48 padded vs 40 + 48 + a pass
     big = length_batches([i % 7 + 3 for i in range(BATCH + 5)])
     assert [len(rows) for rows in big] == [BATCH, 5] and sorted(sum(big, [])) == list(range(BATCH + 5))
+
+
+def test_the_exact_head_follows_ties_but_not_ties_at_zero():
+    """Ties at the cut are scored exactly (picks equal to scoring everything); thousands of candidates at
+    relevance 0 (generic categories, never picked by the prompt) are not."""
+    import numpy as np
+
+    from comfyui_lora_lab.engines.discovery.shortlist import Shortlist
+
+    relevance = np.array([0.5, 0.2, 0.2, 0.2] + [0.0] * 5000)
+    short = Shortlist(np.arange(len(relevance)), relevance, {4999}, 0.05, [], 0.0)
+    assert short.first(2) == [0, 1, 2, 3, 4999]
+    assert short.first(6) == [0, 1, 2, 3, 4, 5, 4999]
+    assert short.complete(6) and not short.complete(3)
