@@ -43,7 +43,7 @@ UNKNOWN_FAMILY_FACTOR = 0.7
 FULL_COVERAGE = 0.999
 GENERIC_SEED_MAX_DF = 1000  # a generic word seeds candidates only from postings up to this size
 CATEGORY_MIN_LORAS = 2  # a generic word in the metadata of this many LoRAs is a category they share
-NAME_CATEGORY_MIN_LORAS = 3  # ... in the names of this many LoRAs, over GENERIC_DF_RATIO of the library: a name category
+NAME_CATEGORY_MIN_LORAS = 3  # ... in the names of this many, and over GENERIC_DF_RATIO, of the library's LoRAs
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Keyword:
     generic: str  # "" when specific, else why it is generic
     common: bool = False  # a common English word (see commonness): partial phrase matches are no evidence
     category: bool = False  # generic and in the trigger, tag or description of several LoRAs (see relevance)
-    name_category: bool = False  # generic and in the names (or triggers) of many LoRAs (see generic_name_category_only)
+    name_category: bool = False  # generic and in the names (or triggers) of many LoRAs (generic_name_category_only)
 
 
 @dataclass
@@ -112,7 +112,7 @@ class Candidate:
         """Probability that the user wants this LoRA for the prompt (words in ``exclude`` left out).
 
         0 when its only evidence is generic words and one is a category of the library's metadata, or each
-        is a category of the library's names (see :meth:`generic_metadata_only`, :meth:`generic_name_category_only`)."""
+        is a category of the library's names (:meth:`generic_metadata_only`, :meth:`generic_name_category_only`)."""
         if self.model is None:
             raise ValueError("a candidate needs a relevance model before it is ranked")
         if self.generic_metadata_only(exclude) or self.generic_name_category_only(exclude):

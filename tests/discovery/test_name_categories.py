@@ -38,8 +38,8 @@ def semantic():
 @pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
 def test_names_only_the_brand_style_loras_are_not_picked_for_ghibli_style(with_model, request):
     semantic = request.getfixturevalue("semantic") if with_model else None
-    result = run_discovery(names_only_index(LAB + BRANDS), PROMPT, DiscoverOptions(family="sd15", allow_unknown_family=True),
-                           semantic=semantic)
+    options = DiscoverOptions(family="sd15", allow_unknown_family=True)
+    result = run_discovery(names_only_index(LAB + BRANDS), PROMPT, options, semantic=semantic)
     picked = [p.name for p in result.picks]
     assert "lab_x_ghibli_style_v2.safetensors" in picked and "lab_x_watercolorDreams.safetensors" in picked, picked
     assert not set(BRANDS) & set(picked), picked

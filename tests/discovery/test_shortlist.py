@@ -68,7 +68,8 @@ def test_arrays_agree_where_a_generic_word_is_a_category_of_names():
     """"style" is in three names of eight (a name category, see test_name_categories): both paths drop it."""
     index = names_only_index(["ghibli_style_v2.safetensors", "watercolorDreams.safetensors", "lora_3f9a1c.safetensors",
                               "digital_illustration.safetensors", "brands/acme/v1/style.safetensors",
-                              "brands/acme/v2/style.safetensors", "brands/acme/product.safetensors", "add_detail.safetensors"])
+                              "brands/acme/v2/style.safetensors", "brands/acme/product.safetensors",
+                              "add_detail.safetensors"])
     for prompt in ("a castle on a hill, ghibli style, watercolor", "style", "detailed style"):
         _agree(index, prompt, "sd15")
 
