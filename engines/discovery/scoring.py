@@ -5,7 +5,8 @@
   description) times its rarity (idf); a multi-word trigger, name or tag that the prompt contains whole
   adds a phrase bonus. A generic word (a listed one, or one in more than 5% of a large library) scores a
   quarter: it can still make an entry a candidate when it is (most of) the entry's own name ("anime" ->
-  ``anime_style_v2``), and the calibrated model weighs how much that is worth.
+  ``anime_style_v2``), and the calibrated model weighs how much that is worth. A generic word that many
+  LoRAs are called by ("style" in three names of eight) is a category of names: alone it picks none of them.
 - Semantic candidates: the entries most similar in meaning to a prompt phrase (when a sentence model is
   installed) join the lexical ones.
 - Relevance = the calibrated probability of :mod:`relevance` over the candidate's features; below the
@@ -42,6 +43,7 @@ UNKNOWN_FAMILY_FACTOR = 0.7
 FULL_COVERAGE = 0.999
 GENERIC_SEED_MAX_DF = 1000  # a generic word seeds candidates only from postings up to this size
 CATEGORY_MIN_LORAS = 2  # a generic word in the metadata of this many LoRAs is a category they share
+NAME_CATEGORY_MIN_LORAS = 3  # ... in the names of this many, and over GENERIC_DF_RATIO, of the library's LoRAs
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Keyword:
     generic: str  # "" when specific, else why it is generic
     common: bool = False  # a common English word (see commonness): partial phrase matches are no evidence
     category: bool = False  # generic and in the trigger, tag or description of several LoRAs (see relevance)
+    name_category: bool = False  # generic and in the names (or triggers) of many LoRAs (generic_name_category_only)
 
 
 @dataclass
@@ -108,11 +111,11 @@ class Candidate:
     def relevance(self, exclude: frozenset[str] | set[str] = frozenset()) -> float:
         """Probability that the user wants this LoRA for the prompt (words in ``exclude`` left out).
 
-        0 when its only evidence is generic words and one is a category of the library's metadata (see
-        :meth:`generic_metadata_only`)."""
+        0 when its only evidence is generic words and one is a category of the library's metadata, or each
+        is a category of the library's names (:meth:`generic_metadata_only`, :meth:`generic_name_category_only`)."""
         if self.model is None:
             raise ValueError("a candidate needs a relevance model before it is ranked")
-        if self.generic_metadata_only(exclude):
+        if self.generic_metadata_only(exclude) or self.generic_name_category_only(exclude):
             return 0.0
         return self.model.probability(self.features(exclude))
 
@@ -129,6 +132,18 @@ class Candidate:
         kept = [(word, hit) for word, hit in self.hits.items() if word not in exclude]
         return bool(kept) and all(self.keywords[word].generic for word, _ in kept) and \
             any(hit.field != NAME and self.keywords[word].category for word, hit in kept)
+
+    def generic_name_category_only(self, exclude: frozenset[str] | set[str] = frozenset()) -> bool:
+        """True when every matched word is generic and carried by the names of many LoRAs
+        (``Keyword.name_category``).
+
+        A generic word that only this LoRA (or it and one more, often its other version) is called by names it:
+        "anime" -> ``anime_style_v2``. A generic word that many LoRAs are called by ("style" in
+        ``ghibli_style_v2``, ``acme/v1/style``, ``acme/v2/style``) singles none of them out: a prompt that
+        merely uses the word ("ghibli style") asks for none of them, and its specific words name the LoRA it
+        wants. Learned habits still can pick such a LoRA (see ``selection.combined``)."""
+        kept = [word for word in self.hits if word not in exclude]
+        return bool(kept) and all(self.keywords[word].name_category for word in kept)
 
     def specific_words(self, keywords: dict[str, Keyword]) -> set[str]:
         """Words that are evidence: not generic, in a trigger/name/tag/weak trigger, and not a common word
@@ -155,8 +170,10 @@ def analyse_keywords(parsed: ParsedPrompt, index: SearchIndex) -> dict[str, Keyw
         if not generic and total >= GENERIC_DF_MIN_LIBRARY and df > GENERIC_DF_RATIO * total:
             generic = f"in {df / total:.0%} of the library"
         idf = math.log(1 + total / df) / norm if df else 0.0
-        category = bool(generic) and _in_metadata_of(index.postings.get(word, {})) >= CATEGORY_MIN_LORAS
-        out[word] = Keyword(word, emphasis, df, idf, generic, is_common(word), category)
+        posting = index.postings.get(word, {})
+        category = bool(generic) and _in_metadata_of(posting) >= CATEGORY_MIN_LORAS
+        name_category = bool(generic) and _name_category(posting, total)
+        out[word] = Keyword(word, emphasis, df, idf, generic, is_common(word), category, name_category)
     return out
 
 
@@ -169,6 +186,24 @@ def _in_metadata_of(posting: dict[int, int]) -> int:
         if count >= CATEGORY_MIN_LORAS:
             break
     return count
+
+
+def _name_category(posting: dict[int, int], total: int) -> bool:
+    """Do at least :data:`NAME_CATEGORY_MIN_LORAS` LoRAs, and more than ``GENERIC_DF_RATIO`` of the library,
+    carry the word in what they are called (name or trigger)?
+
+    The share scales "many" with the library: "detail" in four of 190 names still names the detail LoRAs
+    people pick for "highly detailed", while "style" in three of ten names, or in one name of ten in a large
+    library, is a category of names."""
+    needed = max(NAME_CATEGORY_MIN_LORAS, math.floor(GENERIC_DF_RATIO * total) + 1)
+    if len(posting) < needed:
+        return False
+    count = 0
+    for field_code in posting.values():
+        count += field_code in OWN_FIELDS
+        if count >= needed:
+            return True
+    return False
 
 
 def _contribution(keyword: Keyword, field_code: int) -> float:
@@ -335,8 +370,10 @@ def explain(candidate: Candidate, keywords: dict[str, Keyword]) -> list[str]:
     reasons = []
     for hit in sorted(candidate.hits.values(), key=lambda h: -h.contribution):
         where = _source_text(candidate.entry, hit.word, hit.field)
-        note = f" (generic: {keywords[hit.word].generic})" if keywords[hit.word].generic else ""
-        if hit.partial and keywords[hit.word].common and not note:
+        keyword = keywords[hit.word]
+        category = ", and many LoRAs are called by it" if keyword.name_category else ""
+        note = f" (generic: {keyword.generic}{category})" if keyword.generic else ""
+        if hit.partial and keyword.common and not note:
             note = " (a common word, part of the phrase: supporting only)"
         reasons.append(f"'{hit.word}' in {FIELD_NAMES[hit.field]} {where}{note} +{hit.contribution:.2f}")
     for tokens, field_code, bonus in candidate.phrases:

@@ -57,11 +57,14 @@ class Shortlist:
     hit_counts: dict[str, int] = field(default_factory=dict)  # candidates per prompt word
 
     def first(self, count: int) -> list[int]:
-        """The ``count`` most relevant candidates (and any tied with the last), plus :attr:`always`."""
+        """The ``count`` most relevant candidates (and any tied with the last), plus :attr:`always`.
+
+        Ties at relevance 0 (generic-category candidates, see ``scoring``) are not followed: the prompt can
+        never pick them, and in a large library they are thousands."""
         if not len(self.ranked_ids):
             return sorted(self.always)
-        cut = self.ranked_relevance[min(count, len(self.ranked_ids)) - 1] - MARGIN
-        head = self.ranked_ids[self.ranked_relevance >= cut]
+        last = self.ranked_relevance[min(count, len(self.ranked_ids)) - 1]
+        head = self.ranked_ids[:count] if last <= 0 else self.ranked_ids[self.ranked_relevance >= last - MARGIN]
         return sorted({int(i) for i in head} | self.always)
 
     def complete(self, count: int) -> bool:
@@ -149,7 +152,8 @@ def _semantic_top(arrays: LibraryArrays, allowed: np.ndarray, match: PromptMatch
 
 def _relevance(arrays: LibraryArrays, words: list[Keyword], hits: _Hits, family: str, model: RelevanceModel,
                match: PromptMatch | None, best: float) -> np.ndarray:
-    """The calibrated probability of every candidate (0 for generic-metadata-only ones), as ``Candidate``."""
+    """The calibrated probability of every candidate (0 for generic-metadata-only and generic-name-category-only
+    ones), as ``Candidate``."""
     count = len(hits.positions)
     coverage_feature, bonus = _apply_phrases(arrays, words, hits)
     has_family = family != "unknown"
@@ -158,10 +162,12 @@ def _relevance(arrays: LibraryArrays, words: list[Keyword], hits: _Hits, family:
     generic = np.array([bool(k.generic) for k in words], dtype=bool)
     common = np.array([k.common for k in words], dtype=bool)
     category = np.array([k.category for k in words], dtype=bool)
+    name_category = np.array([k.name_category for k in words], dtype=bool)
     hit = hits.fields >= 0
     partial = hits.partial
     specific = (hit & ~generic & (hits.fields <= WEAK) & ~(partial & common)).any(axis=1)
     metadata_only = hit.any(axis=1) & ~(hit & ~generic).any(axis=1) & (hit & (hits.fields != NAME) & category).any(axis=1)
+    name_category_only = hit.any(axis=1) & ~(hit & ~name_category).any(axis=1)
     semantic, semantic_generic = _semantic_features(arrays, hits.positions, match)
     gap = semantic - best if match is not None else np.zeros(count)
     family_match = has_family & (arrays.family_code[hits.positions] == _family_code(arrays, family)) & \
@@ -169,7 +175,7 @@ def _relevance(arrays: LibraryArrays, words: list[Keyword], hits: _Hits, family:
     features = np.column_stack([np.log1p(score), coverage_feature, specific, semantic, gap, semantic_generic,
                                 family_match]).astype(np.float64)
     z = np.clip(model.bias + features @ np.asarray(model.weights), -40.0, 40.0)
-    return np.where(metadata_only, 0.0, 1.0 / (1.0 + np.exp(-z)))
+    return np.where(metadata_only | name_category_only, 0.0, 1.0 / (1.0 + np.exp(-z)))
 
 
 def _family_code(arrays: LibraryArrays, family: str) -> int:

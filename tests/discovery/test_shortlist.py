@@ -64,6 +64,16 @@ def test_arrays_agree_on_generated_names_with_many_candidates():
         _agree(index, prompt, family)
 
 
+def test_arrays_agree_where_a_generic_word_is_a_category_of_names():
+    """"style" is in three names of eight (a name category, see test_name_categories): both paths drop it."""
+    index = names_only_index(["ghibli_style_v2.safetensors", "watercolorDreams.safetensors", "lora_3f9a1c.safetensors",
+                              "digital_illustration.safetensors", "brands/acme/v1/style.safetensors",
+                              "brands/acme/v2/style.safetensors", "brands/acme/product.safetensors",
+                              "add_detail.safetensors"])
+    for prompt in ("a castle on a hill, ghibli style, watercolor", "style", "detailed style"):
+        _agree(index, prompt, "sd15")
+
+
 def test_arrays_agree_with_semantic_matching():
     from comfyui_lora_lab.engines.discovery.embeddings import SemanticIndex
     from comfyui_lora_lab.engines.discovery.semantic import shared_encoder
@@ -111,3 +121,17 @@ def test_length_batches_sort_by_length_and_split_only_when_it_pays():
     assert length_batches([4] * 10 + [48]) == [list(range(10)), [10]]  # 11 x 48 padded vs 40 + 48 + a pass
     big = length_batches([i % 7 + 3 for i in range(BATCH + 5)])
     assert [len(rows) for rows in big] == [BATCH, 5] and sorted(sum(big, [])) == list(range(BATCH + 5))
+
+
+def test_the_exact_head_follows_ties_but_not_ties_at_zero():
+    """Ties at the cut are scored exactly (picks equal to scoring everything); thousands of candidates at
+    relevance 0 (generic categories, never picked by the prompt) are not."""
+    import numpy as np
+
+    from comfyui_lora_lab.engines.discovery.shortlist import Shortlist
+
+    relevance = np.array([0.5, 0.2, 0.2, 0.2] + [0.0] * 5000)
+    short = Shortlist(np.arange(len(relevance)), relevance, {4999}, 0.05, [], 0.0)
+    assert short.first(2) == [0, 1, 2, 3, 4999]
+    assert short.first(6) == [0, 1, 2, 3, 4, 5, 4999]
+    assert short.complete(6) and not short.complete(3)
