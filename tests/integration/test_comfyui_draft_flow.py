@@ -27,9 +27,11 @@ from comfyui_lora_lab.bench.discovery_library import write_real_lora
 
 pytestmark = [pytest.mark.comfyui, requires_comfyui, requires_comfyui_path]
 
-TIER = "lab_draft_flow"
-CHECKPOINTS = ["lab_flow_beenyouLite.safetensors", "lab_flow_realisticVision.safetensors",
-               "lab_flow_dreamshaper.safetensors"]
+# Names of this run's own: the server's store keeps every earlier run's picks per checkpoint, and the seed's 7/7/6
+# is what a tier with no history gets.
+RUN = f"{int(time.time()) % 100000:05d}"
+TIER = f"lab_draft_flow_{RUN}"
+CHECKPOINTS = [f"lab_flow_{RUN}_{name}.safetensors" for name in ("beenyouLite", "realisticVision", "dreamshaper")]
 SEED_PROMPT = "beautiful anime girl with flowing hair in magical forest"
 NEW_PROMPT = "anime princess walking through an enchanted magical forest at dusk"
 SEED_LORAS = {
