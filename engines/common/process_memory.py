@@ -11,7 +11,7 @@ tensor of 1 MiB or more has a block of its own and goes back whenever it is free
 1.2 GB instead of 2.0 GB.
 
 A low threshold costs speed (a fresh mmap per large activation: an SD1.5-shaped UNet step on the CPU ran
-about 15% slower in a measurement on a busy machine), so it holds only while one of our big runs lasts;
+15-40% slower in a noisy measurement at load 9), so it holds only while one of our big runs lasts;
 afterwards the threshold goes to glibc's own ceiling, where its rise takes it anyway, and the host's
 inference runs as before. What the host itself allocated outside our runs (its checkpoint loader, its
 sampler) stays in the arenas after ``POST /free`` until the next run reuses it or something trims: after
