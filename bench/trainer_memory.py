@@ -78,7 +78,9 @@ def build_prompt(client, workflow: str, checkpoint: str, dataset: Path, run: int
 
 
 def _first_option(spec: list) -> str:
-    options = spec[1].get("options") or spec[0]
+    """The first choice of a combo input as /object_info lists it: ``["COMBO", {"options": [...]}]`` or, in the
+    older form, ``[[...choices], {...}]``."""
+    options = spec[0] if isinstance(spec[0], list) else (spec[1] if len(spec) > 1 else {}).get("options", [])
     if not options:
         raise ValueError("the server lists no Prompt Refiner base or adapter: put a base + adapter made by "
                          "`lora-lab refiner base/train` in its models/prompt_refiner")
